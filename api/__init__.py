@@ -1,0 +1,1 @@
+"""The HTTP gateway: authenticate, validate, append a command, map the result."""

@@ -1,0 +1,52 @@
+"""The gateway's path to the room writers: append a command, await its result."""
+
+import asyncio
+import time
+from uuid import UUID
+
+from events.follower import TopicFollower
+from events.deadletter import RawRecord
+from events.producer import LogProducer
+from schemas.commands import Command, CommandResult
+from schemas.topics import COMMAND_RESULTS, COMMANDS
+
+
+class CommandTimeout(RuntimeError):
+    pass
+
+
+class CommandBus:
+    def __init__(self, bootstrap: str, producer: LogProducer, timeout: float) -> None:
+        self._producer = producer
+        self._timeout = timeout
+        self._waiting: dict[UUID, asyncio.Future[CommandResult]] = {}
+        self._results = TopicFollower(
+            bootstrap, [COMMAND_RESULTS.name], self._on_result, producer, "stoa.gateway.results"
+        )
+        self.latencies: list[float] = []
+
+    async def start(self) -> None:
+        await self._results.start()
+
+    async def stop(self) -> None:
+        await self._results.stop()
+
+    def _on_result(self, record: RawRecord) -> None:
+        result = CommandResult.model_validate_json(record.value or b"")
+        future = self._waiting.pop(result.command_id, None)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def execute(self, command: Command) -> CommandResult:
+        """Append ``command`` keyed by room and wait for the single writer's answer."""
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiting[command.command_id] = future
+        started = time.perf_counter()
+        try:
+            await self._producer.send(COMMANDS.name, command.room_id, command)
+            return await asyncio.wait_for(future, self._timeout)
+        except TimeoutError as exc:
+            raise CommandTimeout(command.type) from exc
+        finally:
+            self._waiting.pop(command.command_id, None)
+            self.latencies.append(time.perf_counter() - started)

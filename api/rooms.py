@@ -1,0 +1,177 @@
+"""Room routes: each one validates, builds a command, and maps the room's answer."""
+
+import secrets
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api.auth import CurrentUser
+from api.bus import CommandBus, CommandTimeout
+from api.problems import Problem
+from api.readmodel import RoomReadModel
+from api.views import ChapterBody, CreateRoomBody, JoinOut, ListenUrls, PublishUrls, ReportBody
+from api.views import ReportOut, RoomView
+from projections.room import RoomState
+from schemas import commands as c
+from schemas.base import utcnow
+from schemas.commands import CommandResult
+
+router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
+
+
+def _bus(request: Request) -> CommandBus:
+    bus: CommandBus = request.app.state.bus
+    return bus
+
+
+def _rooms(request: Request) -> RoomReadModel:
+    rooms: RoomReadModel = request.app.state.rooms
+    return rooms
+
+
+def _fields(room_id: str, user: CurrentUser) -> dict[str, Any]:
+    return {"command_id": uuid.uuid4(), "room_id": room_id, "actor_id": user.user_id,
+            "issued_at": utcnow()}  # fmt: skip
+
+
+async def _run(request: Request, command: c.Command) -> tuple[CommandResult, RoomState]:
+    """Send the command; a rejection becomes the matching problem response."""
+    try:
+        result = await _bus(request).execute(command)
+    except CommandTimeout as exc:
+        raise Problem(504, "command_timeout", "The room service did not answer in time; "
+                      "the command may still be applied. Check the room state.") from exc
+    metrics = request.app.state.metrics
+    metrics.commands.labels(command.type, "accepted" if result.accepted else "rejected").inc()
+    if result.rejection is not None:
+        raise Problem.from_rejection(result.rejection)
+    state = _rooms(request).apply_snapshot(result.state)
+    assert state is not None
+    return result, state
+
+
+def _view(request: Request, state: RoomState) -> RoomView:
+    return RoomView.of(state, _rooms(request).listener_counts(state.room_id))
+
+
+def _known(request: Request, room_id: str) -> RoomState:
+    state = _rooms(request).rooms.get(room_id)
+    if state is None:
+        raise Problem(404, "room_not_found", f"Room {room_id} does not exist.")
+    return state
+
+
+@router.post("", status_code=201, response_model=RoomView)
+async def create_room(body: CreateRoomBody, request: Request, user: CurrentUser) -> RoomView:
+    room_id = secrets.token_urlsafe(9)
+    command = c.CreateRoom(**_fields(room_id, user), **body.model_dump())
+    _, state = await _run(request, command)
+    return _view(request, state)
+
+
+@router.get("/{room_id}", response_model=RoomView)
+async def get_room(room_id: str, request: Request) -> RoomView:
+    return _view(request, _known(request, room_id))
+
+
+async def _simple(request: Request, room_id: str, user: CurrentUser, kind: type[c.Command],
+                  **extra: Any) -> RoomView:  # fmt: skip
+    _, state = await _run(request, kind(**_fields(room_id, user), **extra))
+    return _view(request, state)
+
+
+@router.post("/{room_id}/start", response_model=RoomView)
+async def start_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.StartRoom)
+
+
+@router.post("/{room_id}/end", response_model=RoomView)
+async def end_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.EndRoom)
+
+
+@router.put("/{room_id}/pin", response_model=RoomView)
+async def pin_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.PinRoom)
+
+
+@router.delete("/{room_id}/pin", response_model=RoomView)
+async def unpin_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.UnpinRoom)
+
+
+@router.post("/{room_id}/hand", response_model=RoomView)
+async def raise_hand(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.RaiseHand)
+
+
+@router.delete("/{room_id}/hand", response_model=RoomView)
+async def lower_hand(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.LowerHand)
+
+
+def _targeted(path: str, put: type[c.Command], delete: type[c.Command] | None) -> None:
+    """Register PUT (and DELETE) /v1/rooms/{room_id}/<path>/{user_id} for a role change."""
+
+    async def add(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
+        return await _simple(request, room_id, user, put, target_id=user_id)
+
+    router.add_api_route(f"/{{room_id}}/{path}/{{user_id}}", add, methods=["PUT"],
+                         response_model=RoomView, name=put.__name__)  # fmt: skip
+    if delete is not None:
+        dropping = delete
+
+        async def drop(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
+            return await _simple(request, room_id, user, dropping, target_id=user_id)
+
+        router.add_api_route(f"/{{room_id}}/{path}/{{user_id}}", drop, methods=["DELETE"],
+                             response_model=RoomView, name=delete.__name__)  # fmt: skip
+
+
+_targeted("speakers", c.PromoteSpeaker, c.DemoteSpeaker)
+_targeted("cohosts", c.AddCohost, c.RemoveCohost)
+_targeted("mutes", c.MuteSpeaker, c.UnmuteSpeaker)
+_targeted("removals", c.RemoveParticipant, None)
+
+
+@router.post("/{room_id}/reports", status_code=201, response_model=ReportOut)
+async def file_report(room_id: str, body: ReportBody, request: Request, user: CurrentUser) -> ReportOut:
+    command = c.FileReport(**_fields(room_id, user), **body.model_dump())
+    result, _ = await _run(request, command)
+    return ReportOut(report_id=str(uuid.uuid5(command.command_id, "report")), version=result.version)
+
+
+@router.post("/{room_id}/chapters", status_code=201, response_model=RoomView)
+async def mark_chapter(room_id: str, body: ChapterBody, request: Request, user: CurrentUser) -> RoomView:
+    return await _simple(request, room_id, user, c.MarkChapter, title=body.title)
+
+
+@router.post("/{room_id}/join", response_model=JoinOut)
+async def join(room_id: str, request: Request, user: CurrentUser) -> JoinOut:
+    """Presence plus a short-lived media token for the caller's current role."""
+    state = _known(request, room_id)
+    role = state.role_of(user.user_id)
+    if role == "removed":
+        raise Problem(403, "removed", "You were removed from this room and cannot rejoin.")
+    if state.status != "live":
+        why = "has ended" if state.status == "ended" else "has not started yet"
+        raise Problem(409, f"room_{state.status}", f"This room {why}.")
+    await request.app.state.presence.record(room_id, user.user_id, joined=True)
+    token = request.app.state.auth.issue_media_token(user.user_id, room_id, role)
+    base = str(request.base_url).rstrip("/")
+    ws_base = "ws" + base.removeprefix("http")
+    listen = ListenUrls(
+        websocket=f"{ws_base}/v1/rooms/{room_id}/listen?token={token}",
+        hls=f"{base}/v1/rooms/{room_id}/hls/index.m3u8?token={token}",
+        whep=f"{base}/v1/rooms/{room_id}/whep",
+    )
+    publish = PublishUrls(whip=f"{base}/v1/rooms/{room_id}/whip") if state.on_stage(user.user_id) else None
+    return JoinOut(token=token, role=role, listen=listen, publish=publish, room=_view(request, state))  # type: ignore[arg-type]
+
+
+@router.post("/{room_id}/leave", status_code=204)
+async def leave(room_id: str, request: Request, user: CurrentUser) -> Response:
+    _known(request, room_id)
+    await request.app.state.presence.record(room_id, user.user_id, joined=False)
+    return Response(status_code=204)

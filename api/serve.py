@@ -1,0 +1,32 @@
+"""Run one gateway (``python -m api.serve``); gateways are stateless, run as many as needed."""
+
+import argparse
+
+import uvicorn
+
+from api.app import create_app
+from infra.addresses import running_bootstrap
+from infra.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bootstrap", default=None)
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args()
+    settings = Settings()
+    bootstrap = args.bootstrap or running_bootstrap(settings)
+    if not bootstrap:
+        parser.error("no broker: pass --bootstrap or set STOA_KAFKA_BOOTSTRAP")
+    uvicorn.run(
+        create_app(settings, bootstrap),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+
+
+if __name__ == "__main__":
+    main()

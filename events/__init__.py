@@ -1,0 +1,1 @@
+"""The log itself: topics, producing, consuming, dead letters, replay."""

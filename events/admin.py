@@ -1,0 +1,30 @@
+"""Topic creation from the registry in ``schemas.topics``."""
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.topics import ALL_TOPICS, TopicSpec
+
+
+def new_topic(spec: TopicSpec, partitions: int, replication: int = 1) -> NewTopic:
+    configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    return NewTopic(spec.name, partitions, replication, topic_configs=configs)
+
+
+async def ensure_topics(
+    bootstrap: str, partitions: int, specs: tuple[TopicSpec, ...] = ALL_TOPICS
+) -> list[str]:
+    """Create missing topics; existing ones are left as they are. Returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [new_topic(s, partitions) for s in specs if s.name not in existing]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; the topic is there either way
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

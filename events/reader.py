@@ -1,0 +1,49 @@
+"""Reading a topic from the beginning to its current end (replay, tools, tests)."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from events.deadletter import RawRecord
+
+
+async def read_all(bootstrap: str, topic: str, idle_timeout_ms: int = 500) -> AsyncIterator[RawRecord]:
+    """Yield every record on ``topic`` up to the end offsets seen at the start, per partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id=f"stoa-reader-{uuid.uuid4().hex[:8]}",
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        idle_rounds = 0
+        while remaining and idle_rounds < 20:
+            batch = await consumer.getmany(*remaining, timeout_ms=idle_timeout_ms)
+            if not batch:
+                idle_rounds += 1  # a gap (compaction, deleted records) must not spin forever
+                positions = {tp: await consumer.position(tp) for tp in remaining}
+                remaining = {tp for tp in remaining if positions[tp] < ends[tp]}
+                continue
+            idle_rounds = 0
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        yield RawRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()

@@ -1,0 +1,1 @@
+"""Launchers, settings and the ``stoa`` command: how the pieces are started."""

@@ -1,0 +1,65 @@
+"""``stoa replay``: read the log and fold it with the same functions the agents use."""
+
+from collections import defaultdict
+from datetime import datetime
+
+from events.deadletter import RawRecord
+from events.producer import LogProducer
+from events.reader import read_all
+from projections.replay import room_at
+from projections.room import RoomState, fold
+from schemas.codec import UndecodableMessage, decode_event
+from schemas.events import Event
+from schemas.topics import ROOM_EVENTS, ROOM_STATE
+
+
+async def room_events(bootstrap: str) -> tuple[dict[str, list[Event]], list[RawRecord]]:
+    """Every room's events in log order, plus the records that could not be decoded."""
+    rooms: dict[str, list[Event]] = defaultdict(list)
+    bad: list[RawRecord] = []
+    async for record in read_all(bootstrap, ROOM_EVENTS.name):
+        try:
+            event = decode_event(record.value or b"")
+        except UndecodableMessage:
+            bad.append(record)
+            continue
+        rooms[event.room_id].append(event)
+    return rooms, bad
+
+
+async def replay_room(
+    bootstrap: str, room_id: str, *, seq: int | None = None, at: datetime | None = None
+) -> RoomState | None:
+    rooms, _ = await room_events(bootstrap)
+    return room_at(rooms.get(room_id, []), seq=seq, at=at)
+
+
+async def current_projection(bootstrap: str) -> dict[str, RoomState]:
+    latest: dict[str, RoomState] = {}
+    async for record in read_all(bootstrap, ROOM_STATE.name):
+        state = RoomState.model_validate_json(record.value or b"")
+        if state.room_id not in latest or state.version >= latest[state.room_id].version:
+            latest[state.room_id] = state
+    return latest
+
+
+async def rebuild(bootstrap: str) -> tuple[dict[str, RoomState], list[str], int]:
+    """Recompute every room from its events and republish the snapshots.
+
+    Returns the rebuilt states, the rooms whose published projection differed,
+    and the number of undecodable records skipped.
+    """
+    rooms, bad = await room_events(bootstrap)
+    published = await current_projection(bootstrap)
+    rebuilt: dict[str, RoomState] = {}
+    for room_id, events in rooms.items():
+        state = fold(events)
+        if state is not None:
+            rebuilt[room_id] = state
+    differing = sorted(r for r, s in rebuilt.items() if published.get(r) != s)
+    producer = await LogProducer(bootstrap, client_id="stoa-replay").start()
+    try:
+        await producer.send_many(ROOM_STATE.name, [(r, s) for r, s in rebuilt.items()])
+    finally:
+        await producer.stop()
+    return rebuilt, differing, len(bad)

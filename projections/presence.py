@@ -1,0 +1,64 @@
+"""Listener counts from batched presence, folded beside (not through) the command path.
+
+Membership is looked up per user through ``is_member`` instead of being held in
+the state value, so a room with 50,000 listeners does not rewrite a 50,000-entry
+set on every batch; the agent keeps one small record per (room, user).
+"""
+
+from collections.abc import Callable
+
+from pydantic import Field
+
+from schemas import events as e
+from schemas.base import WireModel
+from schemas.presence import PresenceBatch
+
+MemberLookup = Callable[[str], bool]
+MembershipChanges = dict[str, bool]
+
+
+class PresenceState(WireModel):
+    room_id: str
+    listener_count: int = Field(default=0, ge=0)
+    peak_listeners: int = Field(default=0, ge=0)
+    closed: bool = False
+    edge_marks: dict[str, int] = Field(default_factory=dict)
+    """Last batch_seq counted per edge: a redelivered batch is recognised and skipped."""
+
+
+def fold_batch(
+    state: PresenceState, batch: PresenceBatch, is_member: MemberLookup
+) -> tuple[PresenceState, MembershipChanges]:
+    """Count distinct listeners: a second join or a leave without a join changes nothing."""
+    if batch.batch_seq <= state.edge_marks.get(batch.edge_id, 0):
+        return state, {}
+    changes: MembershipChanges = {}
+    count, peak = state.listener_count, state.peak_listeners
+    if not state.closed:
+        for event in batch.events:
+            user = event.data.user_id
+            present = changes[user] if user in changes else is_member(user)
+            joined = isinstance(event, e.ListenerJoined)
+            if joined == present:
+                continue
+            changes[user] = joined
+            count += 1 if joined else -1
+            peak = max(peak, count)
+    marks = {**state.edge_marks, batch.edge_id: batch.batch_seq}
+    return (
+        state.model_copy(update={"listener_count": count, "peak_listeners": peak, "edge_marks": marks}),
+        changes,
+    )
+
+
+def fold_room_event(
+    state: PresenceState, event: e.Event, is_member: MemberLookup
+) -> tuple[PresenceState, MembershipChanges]:
+    """A removed user stops counting at once; an ended room has no audience left."""
+    if isinstance(event, e.ParticipantRemoved) and not state.closed:
+        user = event.data.user_id
+        if is_member(user):
+            return state.model_copy(update={"listener_count": state.listener_count - 1}), {user: False}
+    if isinstance(event, e.RoomEnded) and not state.closed:
+        return state.model_copy(update={"listener_count": 0, "closed": True}), {}
+    return state, {}

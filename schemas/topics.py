@@ -1,0 +1,32 @@
+"""The topic registry: every topic Stoa uses, its key and its retention."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    compacted: bool = False
+    doc: str = ""
+
+
+COMMANDS = TopicSpec("stoa.commands", "room_id", doc="commands from the gateway")
+COMMAND_RESULTS = TopicSpec("stoa.command-results", "command_id", doc="accept/reject per command")
+ROOM_EVENTS = TopicSpec("stoa.room-events", "room_id", doc="room facts, seq +1 per room")
+PRESENCE = TopicSpec("stoa.presence", "room_id", doc="batched listener joins and leaves")
+PRESENCE_COUNTS = TopicSpec(
+    "stoa.presence-counts", "room_id", compacted=True, doc="listener count and peak per room"
+)
+MEDIA_EVENTS = TopicSpec("stoa.media-events", "room_id", doc="speaker activity, tiers, recordings")
+TRANSCRIPTS = TopicSpec("stoa.transcripts", "room_id", doc="final transcript segments")
+MODERATION = TopicSpec("stoa.moderation", "room_id", doc="flags and their resolution")
+SOCIAL = TopicSpec("stoa.social", "user_id", doc="follows and reminders")
+NOTIFICATIONS = TopicSpec("stoa.notifications", "user_id", doc="notifications to deliver")
+ROOM_STATE = TopicSpec("stoa.room-state", "room_id", compacted=True, doc="room projection")
+DEAD_LETTER = TopicSpec("stoa.dead-letter", "source key", doc="undecodable messages")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    COMMANDS, COMMAND_RESULTS, ROOM_EVENTS, PRESENCE, PRESENCE_COUNTS, MEDIA_EVENTS,
+    TRANSCRIPTS, MODERATION, SOCIAL, NOTIFICATIONS, ROOM_STATE, DEAD_LETTER,
+)  # fmt: skip

@@ -1,0 +1,1 @@
+"""The imperative shell: Faust app, agents, tables. No business rules live here."""

@@ -1,0 +1,60 @@
+"""The Faust application: topics, tables and agents wired to one broker."""
+
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from schemas import topics as t
+from streams.transport import LowLatencyTransport
+
+
+class StoaApp(faust.App):
+    """A Faust app using the low-latency consumer (see ``streams.transport``)."""
+
+    def _new_transport(self) -> Any:
+        return LowLatencyTransport(self.conf.broker_consumer, self)
+
+
+def create_app(
+    bootstrap: str,
+    *,
+    partitions: int,
+    data_dir: Path,
+    web_port: int = 6066,
+    session_timeout: float = 6.0,
+    app_id: str = "stoa",
+    max_batch_bytes: int = 1,
+) -> StoaApp:
+    app = StoaApp(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(data_dir / "faust"),
+        topic_partitions=partitions,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        producer_linger_ms=1,
+        producer_max_batch_size=max_batch_bytes,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=min(1.0, session_timeout / 3),
+        broker_rebalance_timeout=max(10.0, session_timeout * 2),
+        broker_request_timeout=max(30.0, session_timeout * 2),
+        broker_commit_interval=0.5,
+        web_enabled=False,
+        web_port=web_port,
+        table_cleanup_interval=3600.0,
+    )
+    return app
+
+
+def raw_topic(app: faust.App, *specs: t.TopicSpec, partitions: int) -> Any:
+    """A channel of undecoded bytes: agents decode themselves so failures can be dead-lettered."""
+    return app.topic(
+        *(s.name for s in specs),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )

@@ -1,0 +1,102 @@
+"""Starting real parts for tests: the Tansu broker, stream workers, gateways."""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from infra.broker import EmbeddedBroker, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stoa_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
+    env.update({"STOA_DATA_DIR": str(data_dir), "STOA_PARTITIONS": "4", "STOA_DEV_AUTH": "true",
+                "STOA_SESSION_TIMEOUT": "4", **extra})  # fmt: skip
+    return env
+
+
+@dataclass
+class Stack:
+    """A broker plus any number of workers and gateways, stopped together."""
+
+    data_dir: Path
+    broker: EmbeddedBroker = field(default_factory=EmbeddedBroker)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    gateway_url: str = ""
+
+    def start_broker(self) -> "Stack":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.broker.log_path = self.data_dir / "broker.log"
+        self.broker.start()
+        return self
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / log_name, "ab")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=stoa_env(self.data_dir), stdout=log,
+            stderr=log, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        return self._spawn(
+            ["-m", "streams.worker", "--bootstrap", self.broker.bootstrap,
+             "--web-port", str(free_port())], f"{name}.log",
+        )  # fmt: skip
+
+    def start_gateway(self) -> str:
+        port = free_port()
+        self._spawn(["-m", "api.serve", "--bootstrap", self.broker.bootstrap, "--port", str(port)],
+                    "gateway.log")  # fmt: skip
+        self.gateway_url = f"http://127.0.0.1:{port}"
+        wait_http(f"{self.gateway_url}/healthz", timeout=30)
+        return self.gateway_url
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.broker.stop()
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def token(base_url: str, user_id: str) -> dict[str, str]:
+    response = httpx.post(f"{base_url}/v1/auth/dev-token", json={"user_id": user_id}, timeout=5)
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def wait_worker_ready(base_url: str, timeout: float = 60) -> None:
+    """The worker has joined its group once a command gets an answer."""
+    headers = token(base_url, "readiness-probe")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.post(f"{base_url}/v1/rooms", json={"title": "probe"}, headers=headers,
+                              timeout=15)  # fmt: skip
+        if response.status_code == 201:
+            return
+        time.sleep(0.2)
+    raise TimeoutError("stream worker never answered")
