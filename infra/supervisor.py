@@ -69,9 +69,10 @@ def up(settings: Settings) -> None:
     )
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold green]Stoa is up:[/] {url}  (API docs {url}/docs; Ctrl-C stops)")
-    started = 0.0
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled; stopping is the expected outcome
     finally:
         started = time.monotonic()
         stop_process(worker, grace=3.0)

@@ -129,3 +129,4 @@ class CommandResult(WireModel):
     event_types: tuple[str, ...] = ()
     rejection: Rejection | None = None
     state: dict[str, Any] | None = None
+    decided_by: str | None = Field(default=None, description="worker that owned the partition")

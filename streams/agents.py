@@ -1,6 +1,8 @@
 """Agents: the room's single writer, the presence counter, and their dead-letter path."""
 
 import logging
+import os
+import socket
 from typing import Any
 
 import faust
@@ -18,6 +20,7 @@ from streams.app import raw_topic
 from streams.records import RoomRecord
 
 log = logging.getLogger("stoa.streams")
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES) -> None:
@@ -61,6 +64,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
                 result = CommandResult(
                     command_id=command.command_id, room_id=command.room_id, accepted=False,
                     version=record.state.version if record.state else 0, rejection=outcome,
+                    decided_by=WORKER_ID,
                 )  # fmt: skip
                 await send(t.COMMAND_RESULTS, str(command.command_id), result)
                 continue
@@ -75,6 +79,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
             result = CommandResult(
                 command_id=command.command_id, room_id=command.room_id, accepted=True,
                 version=state.version, event_types=tuple(ev.type for ev in outcome), state=snapshot,
+                decided_by=WORKER_ID,
             )  # fmt: skip
             rooms[command.room_id] = record.advance(state, result).dump()
             await send(t.ROOM_STATE, command.room_id, state)

@@ -29,6 +29,7 @@ class Stack:
     broker: EmbeddedBroker = field(default_factory=EmbeddedBroker)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     gateway_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
 
     def start_broker(self) -> "Stack":
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -39,7 +40,7 @@ class Stack:
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / log_name, "ab")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=stoa_env(self.data_dir), stdout=log,
+            [sys.executable, *args], cwd=ROOT, env=stoa_env(self.data_dir, **self.env), stdout=log,
             stderr=log, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         self.processes.append(process)

@@ -105,7 +105,11 @@ def test_upcast_v1_room_created_validates_against_exported_schema() -> None:
     raw = v1_room_created("Tech Talk")
     document = decode_event(raw).model_dump_json()
     assert_valid("event.RoomCreated", document)
-    assert json.loads(document)["data"] == {"host_id": "h", "title": "Old room", "topics": ["tech-talk"]}
+    assert json.loads(document)["data"] == {
+        "host_id": "h",
+        "title": "Old room",
+        "topics": ["tech-talk"],
+    }
     # The schema is strict: the v1 shape itself is not a valid v2 RoomCreated.
     assert list(validator("event.RoomCreated").iter_errors(raw))
 
@@ -128,7 +132,11 @@ def test_v1_topic_becomes_a_valid_slug(topic: str | None, topics: tuple[str, ...
 
 
 def test_current_version_is_decoded_unchanged() -> None:
-    raw = {**v1_room_created(), "version": 2, "data": {"host_id": "h", "title": "T", "topics": ["a"]}}
+    raw = {
+        **v1_room_created(),
+        "version": 2,
+        "data": {"host_id": "h", "title": "T", "topics": ["a"]},
+    }
     event = decode_event(raw)
     assert isinstance(event, e.RoomCreated)
     assert event.data.topics == ("a",)
@@ -151,12 +159,15 @@ def test_v1_topic_with_accents_is_still_decodable() -> None:
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [
-        (json.dumps({**hand_raised(), "type": "RoomTeleported"}), "unknown event type 'RoomTeleported'"),
+        (
+            json.dumps({**hand_raised(), "type": "RoomTeleported"}),
+            "unknown event type 'RoomTeleported'",
+        ),
         (json.dumps({"room_id": ROOM_ID}), "unknown event type None"),
         (b"\x00\xffnot json at all", "not JSON"),
-        (b"{\"type\": \"HandRaised\",", "not JSON"),
+        (b'{"type": "HandRaised",', "not JSON"),
         (b"[1, 2]", "expected a JSON object, got list"),
-        (b"\"HandRaised\"", "expected a JSON object, got str"),
+        (b'"HandRaised"', "expected a JSON object, got str"),
     ],
     ids=["unknown-type", "no-type", "garbage-bytes", "truncated-json", "json-array", "json-string"],
 )

@@ -1,0 +1,50 @@
+"""``stoa up`` runs the whole stack on embedded defaults and Ctrl-C stops it quickly."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.broker import free_port
+from tests.stack import ROOT, wait_http, wait_worker_ready
+
+pytestmark = pytest.mark.slow
+
+
+def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
+    stoa = Path(ROOT / ".venv" / "bin" / "stoa")
+    command = [str(stoa)] if stoa.exists() else ["stoa"]
+    process = subprocess.Popen(
+        [*command, "up", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz", timeout=60)
+        wait_worker_ready(base)
+        bootstrap = (tmp_path / "data" / "run" / "bootstrap").read_text()
+        broker_port = int(bootstrap.rsplit(":", 1)[1])
+        token = httpx.post(f"{base}/v1/auth/dev-token", json={"user_id": "ann"}).json()["token"]
+        room = httpx.post(f"{base}/v1/rooms", json={"title": "Up", "start_now": True},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=20)  # fmt: skip
+        assert room.status_code == 201 and room.json()["status"] == "live"
+    finally:
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+        stopped_in = time.monotonic() - started
+    assert process.returncode == 0, output
+    assert stopped_in < 5, f"took {stopped_in:.1f}s to stop"
+    assert f"Stoa is up: http://127.0.0.1:{port}" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/healthz", timeout=1)
+    with pytest.raises(OSError):
+        import socket
+
+        socket.create_connection(("127.0.0.1", broker_port), timeout=1).close()
