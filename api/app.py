@@ -26,7 +26,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(bootstrap, settings.partitions)
-        producer = await LogProducer(bootstrap, "stoa-gateway", settings.max_batch_bytes).start()
+        producer = await LogProducer(bootstrap, "stoa-gateway").start()
         bus = CommandBus(bootstrap, producer, settings.command_timeout)
         rooms = RoomReadModel(bootstrap, producer)
         await bus.start()
@@ -53,7 +53,9 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     app.include_router(rooms_router)
 
     @app.middleware("http")
-    async def _timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -75,9 +77,10 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         ready = rooms is not None and rooms.caught_up
         body = {"status": "ok" if ready else "starting", "read_model_caught_up": ready}
         return Response(
-            content=json.dumps(body), status_code=200 if ready else 503,
+            content=json.dumps(body),
+            status_code=200 if ready else 503,
             media_type="application/json",
-        )  # fmt: skip
+        )
 
     @app.get("/metrics", tags=["ops"])
     async def metrics() -> Response:

@@ -29,15 +29,26 @@ class Authenticator:
 
     def issue_user_token(self, user_id: str, display_name: str | None, ttl: int = 86400) -> str:
         now = int(time.time())
-        claims = {"sub": user_id, "name": display_name, "aud": USER_AUDIENCE, "iat": now,
-                  "exp": now + ttl}  # fmt: skip
+        claims = {
+            "sub": user_id,
+            "name": display_name,
+            "aud": USER_AUDIENCE,
+            "iat": now,
+            "exp": now + ttl,
+        }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def issue_media_token(self, user_id: str, room_id: str, role: str) -> str:
         """Short-lived: a role change (promotion, removal) takes effect at the next join."""
         now = int(time.time())
-        claims = {"sub": user_id, "room": room_id, "role": role, "aud": MEDIA_AUDIENCE,
-                  "iat": now, "exp": now + self.media_ttl}  # fmt: skip
+        claims = {
+            "sub": user_id,
+            "room": room_id,
+            "role": role,
+            "aud": MEDIA_AUDIENCE,
+            "iat": now,
+            "exp": now + self.media_ttl,
+        }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str, audience: str = USER_AUDIENCE) -> dict[str, Any]:
@@ -45,14 +56,20 @@ class Authenticator:
             if self._jwks is not None and audience == USER_AUDIENCE:
                 key = self._jwks.get_signing_key_from_jwt(token).key
                 claims: dict[str, Any] = jwt.decode(
-                    token, key, algorithms=["RS256", "ES256", "EdDSA"], audience=audience,
+                    token,
+                    key,
+                    algorithms=["RS256", "ES256", "EdDSA"],
+                    audience=audience,
                     options={"require": ["sub", "exp"]},
-                )  # fmt: skip
+                )
                 return claims
             return jwt.decode(
-                token, self._secret, algorithms=["HS256"], audience=audience,
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                audience=audience,
                 options={"require": ["sub", "exp"]},
-            )  # fmt: skip
+            )
         except jwt.ExpiredSignatureError as exc:
             raise Problem(401, "token_expired", "Your token has expired; sign in again.") from exc
         except jwt.PyJWTError as exc:

@@ -4,8 +4,8 @@ import asyncio
 import time
 from uuid import UUID
 
-from events.follower import TopicFollower
 from events.deadletter import RawRecord
+from events.follower import TopicFollower
 from events.producer import LogProducer
 from schemas.commands import Command, CommandResult
 from schemas.topics import COMMAND_RESULTS, COMMANDS
@@ -43,8 +43,12 @@ class CommandBus:
         self._waiting[command.command_id] = future
         started = time.perf_counter()
         try:
-            await self._producer.send(COMMANDS.name, command.room_id, command)
-            return await asyncio.wait_for(future, self._timeout)
+            # the room's answer cannot come before the broker has the command, so
+            # wait for both together rather than one after the other
+            stored = await self._producer.enqueue(COMMANDS.name, command.room_id, command)
+            async with asyncio.timeout(self._timeout):
+                await stored
+                return await future
         except TimeoutError as exc:
             raise CommandTimeout(command.type) from exc
         finally:

@@ -31,12 +31,17 @@ class PresenceBatcher:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._lock = asyncio.Lock()
 
-    async def record(self, room_id: str, user_id: str, joined: bool, at: datetime | None = None) -> None:
+    async def record(
+        self, room_id: str, user_id: str, joined: bool, at: datetime | None = None
+    ) -> None:
         cls = e.ListenerJoined if joined else e.ListenerLeft
         event = cls(
-            event_id=uuid.uuid4(), room_id=room_id, actor_id=user_id,
-            occurred_at=at or utcnow(), data=e.UserData(user_id=user_id),
-        )  # fmt: skip
+            event_id=uuid.uuid4(),
+            room_id=room_id,
+            actor_id=user_id,
+            occurred_at=at or utcnow(),
+            data=e.UserData(user_id=user_id),
+        )
         await self.record_event(event)
 
     async def record_event(self, event: e.ListenerJoined | e.ListenerLeft) -> None:
@@ -64,9 +69,12 @@ class PresenceBatcher:
                 return
             self._seq[room_id] += 1
             batch = PresenceBatch(
-                batch_id=uuid.uuid4(), edge_id=self.edge_id, batch_seq=self._seq[room_id],
-                room_id=room_id, events=tuple(events),
-            )  # fmt: skip
+                batch_id=uuid.uuid4(),
+                edge_id=self.edge_id,
+                batch_seq=self._seq[room_id],
+                room_id=room_id,
+                events=tuple(events),
+            )
             try:
                 await self._producer.send(PRESENCE.name, room_id, batch)
             except Exception as exc:

@@ -17,9 +17,13 @@ class RoomReadModel:
         self.rooms: dict[str, RoomState] = {}
         self.counts: dict[str, PresenceCounts] = {}
         self._follower = TopicFollower(
-            bootstrap, [ROOM_STATE.name, PRESENCE_COUNTS.name], self._on_record, producer,
-            "stoa.gateway.read-model", start="beginning",
-        )  # fmt: skip
+            bootstrap,
+            [ROOM_STATE.name, PRESENCE_COUNTS.name],
+            self._on_record,
+            producer,
+            "stoa.gateway.read-model",
+            start="beginning",
+        )
 
     async def start(self) -> None:
         await self._follower.start()

@@ -10,8 +10,16 @@ from api.auth import CurrentUser
 from api.bus import CommandBus, CommandTimeout
 from api.problems import Problem
 from api.readmodel import RoomReadModel
-from api.views import ChapterBody, CreateRoomBody, JoinOut, ListenUrls, PublishUrls, ReportBody
-from api.views import ReportOut, RoomView
+from api.views import (
+    ChapterBody,
+    CreateRoomBody,
+    JoinOut,
+    ListenUrls,
+    PublishUrls,
+    ReportBody,
+    ReportOut,
+    RoomView,
+)
 from projections.room import RoomState
 from schemas import commands as c
 from schemas.base import utcnow
@@ -31,8 +39,12 @@ def _rooms(request: Request) -> RoomReadModel:
 
 
 def _fields(room_id: str, user: CurrentUser) -> dict[str, Any]:
-    return {"command_id": uuid.uuid4(), "room_id": room_id, "actor_id": user.user_id,
-            "issued_at": utcnow()}  # fmt: skip
+    return {
+        "command_id": uuid.uuid4(),
+        "room_id": room_id,
+        "actor_id": user.user_id,
+        "issued_at": utcnow(),
+    }
 
 
 async def _run(request: Request, command: c.Command) -> tuple[CommandResult, RoomState]:
@@ -40,8 +52,12 @@ async def _run(request: Request, command: c.Command) -> tuple[CommandResult, Roo
     try:
         result = await _bus(request).execute(command)
     except CommandTimeout as exc:
-        raise Problem(504, "command_timeout", "The room service did not answer in time; "
-                      "the command may still be applied. Check the room state.") from exc
+        raise Problem(
+            504,
+            "command_timeout",
+            "The room service did not answer in time; "
+            "the command may still be applied. Check the room state.",
+        ) from exc
     metrics = request.app.state.metrics
     metrics.commands.labels(command.type, "accepted" if result.accepted else "rejected").inc()
     if result.rejection is not None:
@@ -75,8 +91,9 @@ async def get_room(room_id: str, request: Request) -> RoomView:
     return _view(request, _known(request, room_id))
 
 
-async def _simple(request: Request, room_id: str, user: CurrentUser, kind: type[c.Command],
-                  **extra: Any) -> RoomView:  # fmt: skip
+async def _simple(
+    request: Request, room_id: str, user: CurrentUser, kind: type[c.Command], **extra: Any
+) -> RoomView:
     _, state = await _run(request, kind(**_fields(room_id, user), **extra))
     return _view(request, state)
 
@@ -117,16 +134,26 @@ def _targeted(path: str, put: type[c.Command], delete: type[c.Command] | None) -
     async def add(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
         return await _simple(request, room_id, user, put, target_id=user_id)
 
-    router.add_api_route(f"/{{room_id}}/{path}/{{user_id}}", add, methods=["PUT"],
-                         response_model=RoomView, name=put.__name__)  # fmt: skip
+    router.add_api_route(
+        f"/{{room_id}}/{path}/{{user_id}}",
+        add,
+        methods=["PUT"],
+        response_model=RoomView,
+        name=put.__name__,
+    )
     if delete is not None:
         dropping = delete
 
         async def drop(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
             return await _simple(request, room_id, user, dropping, target_id=user_id)
 
-        router.add_api_route(f"/{{room_id}}/{path}/{{user_id}}", drop, methods=["DELETE"],
-                             response_model=RoomView, name=delete.__name__)  # fmt: skip
+        router.add_api_route(
+            f"/{{room_id}}/{path}/{{user_id}}",
+            drop,
+            methods=["DELETE"],
+            response_model=RoomView,
+            name=delete.__name__,
+        )
 
 
 _targeted("speakers", c.PromoteSpeaker, c.DemoteSpeaker)
@@ -136,14 +163,20 @@ _targeted("removals", c.RemoveParticipant, None)
 
 
 @router.post("/{room_id}/reports", status_code=201, response_model=ReportOut)
-async def file_report(room_id: str, body: ReportBody, request: Request, user: CurrentUser) -> ReportOut:
+async def file_report(
+    room_id: str, body: ReportBody, request: Request, user: CurrentUser
+) -> ReportOut:
     command = c.FileReport(**_fields(room_id, user), **body.model_dump())
     result, _ = await _run(request, command)
-    return ReportOut(report_id=str(uuid.uuid5(command.command_id, "report")), version=result.version)
+    return ReportOut(
+        report_id=str(uuid.uuid5(command.command_id, "report")), version=result.version
+    )
 
 
 @router.post("/{room_id}/chapters", status_code=201, response_model=RoomView)
-async def mark_chapter(room_id: str, body: ChapterBody, request: Request, user: CurrentUser) -> RoomView:
+async def mark_chapter(
+    room_id: str, body: ChapterBody, request: Request, user: CurrentUser
+) -> RoomView:
     return await _simple(request, room_id, user, c.MarkChapter, title=body.title)
 
 
@@ -166,8 +199,14 @@ async def join(room_id: str, request: Request, user: CurrentUser) -> JoinOut:
         hls=f"{base}/v1/rooms/{room_id}/hls/index.m3u8?token={token}",
         whep=f"{base}/v1/rooms/{room_id}/whep",
     )
-    publish = PublishUrls(whip=f"{base}/v1/rooms/{room_id}/whip") if state.on_stage(user.user_id) else None
-    return JoinOut(token=token, role=role, listen=listen, publish=publish, room=_view(request, state))  # type: ignore[arg-type]
+    publish = (
+        PublishUrls(whip=f"{base}/v1/rooms/{room_id}/whip")
+        if state.on_stage(user.user_id)
+        else None
+    )
+    return JoinOut(
+        token=token, role=role, listen=listen, publish=publish, room=_view(request, state)
+    )
 
 
 @router.post("/{room_id}/leave", status_code=204)

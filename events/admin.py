@@ -1,5 +1,7 @@
 """Topic creation from the registry in ``schemas.topics``."""
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -21,10 +23,9 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         wanted = [new_topic(s, partitions) for s in specs if s.name not in existing]
         if wanted:
-            try:
+            # another process may win the race; the topic is there either way
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; the topic is there either way
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from events.deadletter import TOPIC as DEAD_LETTER_TOPIC
 from events.deadletter import RawRecord, dead_letter
+from events.offsets import true_end_offsets
 from events.producer import LogProducer
 from schemas.codec import UndecodableMessage
 
@@ -66,7 +67,7 @@ class TopicFollower:
         consumer.assign(tps)
         if self._start == "beginning":
             await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            ends = await true_end_offsets(self._bootstrap, tps)
             self._targets = {tp: end for tp, end in ends.items() if end > 0}
         else:
             await consumer.seek_to_end(*tps)
@@ -103,10 +104,14 @@ class TopicFollower:
             if outcome is not None:
                 await outcome
         except (UndecodableMessage, ValidationError, UnicodeDecodeError) as exc:
-            error = str(exc).splitlines()[0] if isinstance(exc, UndecodableMessage) else (
-                " ".join(str(exc).split())[:500]
+            error = (
+                str(exc).splitlines()[0]
+                if isinstance(exc, UndecodableMessage)
+                else (" ".join(str(exc).split())[:500])
             )
-            log.warning("%s: dead-lettering %s@%d: %s", self._name, record.topic, record.offset, error)
+            log.warning(
+                "%s: dead-lettering %s@%d: %s", self._name, record.topic, record.offset, error
+            )
             letter = dead_letter(record, error, self._name)
             await self._producer.send(DEAD_LETTER_TOPIC, letter.key, letter)
 

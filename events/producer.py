@@ -5,22 +5,21 @@ off; ``acks=all`` plus consumers that deduplicate by ``event_id``/``seq`` gives
 effectively-once results on both Tansu and Kafka.
 """
 
+import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 
-def producer_options(max_batch_bytes: int = 1) -> dict[str, Any]:
-    """See ``Settings.max_batch_bytes`` for why batches default to one record."""
-    return {"acks": "all", "enable_idempotence": False, "linger_ms": 1,
-            "request_timeout_ms": 15000, "max_batch_size": max_batch_bytes}  # fmt: skip
+def producer_options() -> dict[str, Any]:
+    return {"acks": "all", "enable_idempotence": False, "linger_ms": 0, "request_timeout_ms": 15000}
 
 
 class LogProducer:
-    def __init__(self, bootstrap: str, client_id: str = "stoa", max_batch_bytes: int = 1) -> None:
+    def __init__(self, bootstrap: str, client_id: str = "stoa") -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, client_id=client_id, **producer_options(max_batch_bytes)
+            bootstrap_servers=bootstrap, client_id=client_id, **producer_options()
         )
 
     async def start(self) -> "LogProducer":
@@ -35,6 +34,12 @@ class LogProducer:
         payload = value if isinstance(value, bytes) else value.model_dump_json().encode()
         await self._producer.send_and_wait(
             topic, payload, key=key.encode() if key is not None else None
+        )
+
+    async def enqueue(self, topic: str, key: str | None, value: BaseModel) -> "asyncio.Future[Any]":
+        """Hand a record to the producer; the returned future resolves on the broker's ack."""
+        return await self._producer.send(
+            topic, value.model_dump_json().encode(), key=key.encode() if key is not None else None
         )
 
     async def send_many(self, topic: str, items: list[tuple[str | None, BaseModel]]) -> None:

@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.deadletter import RawRecord
+from events.offsets import true_end_offsets
 
 
-async def read_all(bootstrap: str, topic: str, idle_timeout_ms: int = 500) -> AsyncIterator[RawRecord]:
+async def read_all(
+    bootstrap: str, topic: str, idle_timeout_ms: int = 500
+) -> AsyncIterator[RawRecord]:
     """Yield every record on ``topic`` up to the end offsets seen at the start, per partition."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -28,7 +31,7 @@ async def read_all(bootstrap: str, topic: str, idle_timeout_ms: int = 500) -> As
             return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await true_end_offsets(bootstrap, tps)
         remaining = {tp for tp in tps if ends[tp] > 0}
         idle_rounds = 0
         while remaining and idle_rounds < 20:

@@ -43,7 +43,8 @@ def _bootstrap(explicit: str | None) -> str:
     bootstrap = explicit or running_bootstrap(Settings())
     if not bootstrap:
         raise click.UsageError(
-            "No broker: start the stack with 'stoa up', set STOA_KAFKA_BOOTSTRAP or pass --bootstrap."
+            "No broker: start the stack with 'stoa up', set STOA_KAFKA_BOOTSTRAP "
+            "or pass --bootstrap."
         )
     return bootstrap
 
@@ -54,16 +55,19 @@ def _bootstrap(explicit: str | None) -> str:
 @click.option("--at", "at", default=None, help="Stop at this instant (RFC 3339)")
 @click.option("--rebuild", is_flag=True, help="Recompute every room projection from the log")
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: the running stack)")
-def replay(room_id: str | None, seq: int | None, at: str | None, rebuild: bool,
-           bootstrap: str | None) -> None:  # fmt: skip
+def replay(
+    room_id: str | None, seq: int | None, at: str | None, rebuild: bool, bootstrap: str | None
+) -> None:
     """Time-travel debugging: the room as it was at a seq or an instant."""
     from infra import replay as r
 
     broker = _bootstrap(bootstrap)
     if rebuild:
         states, differing, bad = asyncio.run(r.rebuild(broker))
-        console.print(f"rebuilt {len(states)} rooms from the log; {len(differing)} differed from "
-                      f"the published projection; {bad} undecodable records skipped")  # fmt: skip
+        console.print(
+            f"rebuilt {len(states)} rooms from the log; {len(differing)} differed from "
+            f"the published projection; {bad} undecodable records skipped"
+        )
         for room in differing:
             console.print(f"  republished {room}")
         return

@@ -3,6 +3,8 @@
 from collections import defaultdict
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from events.deadletter import RawRecord
 from events.producer import LogProducer
 from events.reader import read_all
@@ -35,9 +37,13 @@ async def replay_room(
 
 
 async def current_projection(bootstrap: str) -> dict[str, RoomState]:
+    """The newest published snapshot per room; unreadable records were dead-lettered live."""
     latest: dict[str, RoomState] = {}
     async for record in read_all(bootstrap, ROOM_STATE.name):
-        state = RoomState.model_validate_json(record.value or b"")
+        try:
+            state = RoomState.model_validate_json(record.value or b"")
+        except ValidationError:
+            continue
         if state.room_id not in latest or state.version >= latest[state.room_id].version:
             latest[state.room_id] = state
     return latest

@@ -32,16 +32,6 @@ class Settings(BaseSettings):
     session_timeout: float = Field(
         default=6.0, gt=0, description="consumer-group session; a group forms in about half"
     )
-    max_batch_bytes: int = Field(
-        default=1,
-        ge=1,
-        description=(
-            "producer batch size; 1 sends one record per batch because Tansu 0.6 answers "
-            "ListOffsets with the last batch's base offset + 1, hiding the rest of a "
-            "multi-record batch from end-offset readers (Faust table recovery among them). "
-            "Raise to 16384 on Apache Kafka or Redpanda."
-        ),
-    )
     media_token_ttl: int = Field(default=300, gt=0, description="seconds a join token is valid")
 
     @cached_property

@@ -25,15 +25,30 @@ from infra.settings import Settings
 console = Console(stderr=True)
 
 
-def start_worker(settings: Settings, bootstrap: str, log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STOA_DATA_DIR": str(settings.data_dir),
-           "STOA_PARTITIONS": str(settings.partitions)}  # fmt: skip
+def start_worker(
+    settings: Settings, bootstrap: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "STOA_DATA_DIR": str(settings.data_dir),
+        "STOA_PARTITIONS": str(settings.partitions),
+    }
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.worker", "--bootstrap", bootstrap,
-         "--web-port", str(free_port())],
-        env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streams.worker",
+            "--bootstrap",
+            bootstrap,
+            "--web-port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -64,8 +79,14 @@ def up(settings: Settings) -> None:
     worker = start_worker(settings, bootstrap, data_dir / "logs" / "worker.log")
     console.print(f"[green]stream worker[/] pid {worker.pid}")
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, bootstrap), host=settings.host, port=settings.port,
-                       log_level="warning", lifespan="on", timeout_graceful_shutdown=1)  # fmt: skip
+        uvicorn.Config(
+            create_app(settings, bootstrap),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
     )
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold green]Stoa is up:[/] {url}  (API docs {url}/docs; Ctrl-C stops)")

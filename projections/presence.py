@@ -23,7 +23,12 @@ class PresenceState(WireModel):
     peak_listeners: int = Field(default=0, ge=0)
     closed: bool = False
     edge_marks: dict[str, int] = Field(default_factory=dict)
-    """Last batch_seq counted per edge: a redelivered batch is recognised and skipped."""
+    """Last batch_seq counted per edge: a redelivered batch is recognised and skipped.
+
+    An edge numbers its batches per room and they share the room's partition, so
+    they arrive in order; anything at or below the mark was counted already."""
+    removed_ids: tuple[str, ...] = ()
+    """Removed users never count again, even if a join raced their removal."""
 
 
 def fold_batch(
@@ -39,14 +44,16 @@ def fold_batch(
             user = event.data.user_id
             present = changes[user] if user in changes else is_member(user)
             joined = isinstance(event, e.ListenerJoined)
-            if joined == present:
+            if joined == present or (joined and user in state.removed_ids):
                 continue
             changes[user] = joined
             count += 1 if joined else -1
             peak = max(peak, count)
     marks = {**state.edge_marks, batch.edge_id: batch.batch_seq}
     return (
-        state.model_copy(update={"listener_count": count, "peak_listeners": peak, "edge_marks": marks}),
+        state.model_copy(
+            update={"listener_count": count, "peak_listeners": peak, "edge_marks": marks}
+        ),
         changes,
     )
 
@@ -54,11 +61,22 @@ def fold_batch(
 def fold_room_event(
     state: PresenceState, event: e.Event, is_member: MemberLookup
 ) -> tuple[PresenceState, MembershipChanges]:
-    """A removed user stops counting at once; an ended room has no audience left."""
+    """A removed user stops counting at once; an ended room has no audience left.
+
+    After the end, membership records are left as they are: the room is closed
+    and ignores every later batch, so they can no longer change a count.
+    """
     if isinstance(event, e.ParticipantRemoved) and not state.closed:
         user = event.data.user_id
+        if user in state.removed_ids:
+            return state, {}
+        removed = (*state.removed_ids, user)
         if is_member(user):
-            return state.model_copy(update={"listener_count": state.listener_count - 1}), {user: False}
+            count = state.listener_count - 1
+            return state.model_copy(update={"listener_count": count, "removed_ids": removed}), {
+                user: False
+            }
+        return state.model_copy(update={"removed_ids": removed}), {}
     if isinstance(event, e.RoomEnded) and not state.closed:
         return state.model_copy(update={"listener_count": 0, "closed": True}), {}
     return state, {}

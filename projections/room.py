@@ -87,6 +87,8 @@ class RoomState(WireModel):
 
 
 Decision = list[e.Event] | c.Rejection
+Outcome = c.Rejection | None
+"""What a handler returns: a rejection, or None when it emitted its events."""
 
 
 def _reject(status: Literal[403, 404, 409, 422], code: str, detail: str) -> c.Rejection:
@@ -103,15 +105,15 @@ class _Emitter:
 
     def __call__(self, cls: type[e.Event], **data: object) -> "_Emitter":
         index = len(self.events)
-        payload = {} if not data else data
-        fields = cls.model_fields["data"]
-        event = cls(
-            event_id=uuid5(self._command.command_id, str(index)),
-            room_id=self._command.room_id,
-            actor_id=self._command.actor_id,
-            seq=self._next_seq + index,
-            occurred_at=self._command.issued_at,
-            data=fields.annotation(**payload) if fields.annotation else payload,  # type: ignore[misc]
+        event = cls.model_validate(
+            {
+                "event_id": uuid5(self._command.command_id, str(index)),
+                "room_id": self._command.room_id,
+                "actor_id": self._command.actor_id,
+                "seq": self._next_seq + index,
+                "occurred_at": self._command.issued_at,
+                "data": data,
+            }
         )
         self.events.append(event)
         return self
@@ -123,7 +125,9 @@ LIVE_ONLY = (c.RaiseHand, c.LowerHand, c.MarkChapter)
 """Commands that only make sense while people are in the room."""
 
 
-def decide(state: RoomState | None, command: c.Command, rules: RoomRules = DEFAULT_RULES) -> Decision:
+def decide(
+    state: RoomState | None, command: c.Command, rules: RoomRules = DEFAULT_RULES
+) -> Decision:
     """Accept a command as events, or reject it with the reason a user would be told."""
     if isinstance(command, c.CreateRoom):
         return _create(state, command)
@@ -132,9 +136,7 @@ def decide(state: RoomState | None, command: c.Command, rules: RoomRules = DEFAU
     actor = command.actor_id
     if actor in state.removed_ids:
         return _reject(403, "removed", "You were removed from this room and cannot act in it.")
-    if state.status == "ended" and not isinstance(
-        command, c.PinRoom | c.UnpinRoom | c.FileReport
-    ):
+    if state.status == "ended" and not isinstance(command, c.PinRoom | c.UnpinRoom | c.FileReport):
         return _reject(409, "room_ended", "This room has ended.")
     if isinstance(command, LIVE_ONLY) and state.status != "live":
         return _reject(409, "room_not_live", "This room has not started yet.")
@@ -178,7 +180,7 @@ def _moderator_only(state: RoomState, actor: str, what: str) -> c.Rejection | No
     return None
 
 
-def _start(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _start(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Only the host takes a scheduled room live."""
     if denied := _host_only(state, cmd.actor_id, "start the room"):
         return denied
@@ -188,7 +190,7 @@ def _start(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -
     return None
 
 
-def _end(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _end(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Only the host ends the room; ending a room that never started cancels it."""
     if denied := _host_only(state, cmd.actor_id, "end the room"):
         return denied
@@ -196,7 +198,7 @@ def _end(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> 
     return None
 
 
-def _pin(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _pin(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """The host pins the room to their profile (also after it ended, for the replay)."""
     if denied := _host_only(state, cmd.actor_id, "pin the room"):
         return denied
@@ -212,7 +214,7 @@ def _target(cmd: c.Command) -> str:
     return cmd.target_id
 
 
-def _add_cohost(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _add_cohost(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """The host shares moderation with up to ``cohost_cap`` co-hosts, who are on stage."""
     if denied := _host_only(state, cmd.actor_id, "add co-hosts"):
         return denied
@@ -229,7 +231,7 @@ def _add_cohost(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitt
     return None
 
 
-def _remove_cohost(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _remove_cohost(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """The host takes co-host rights back; the user returns to the audience."""
     if denied := _host_only(state, cmd.actor_id, "remove co-hosts"):
         return denied
@@ -240,7 +242,7 @@ def _remove_cohost(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Em
     return None
 
 
-def _promote(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _promote(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Host or co-host invites anyone (hand raised or not) to speak, up to the cap."""
     if denied := _moderator_only(state, cmd.actor_id, "invite speakers"):
         return denied
@@ -255,7 +257,7 @@ def _promote(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter)
     return None
 
 
-def _demote(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _demote(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Host or co-host moves a speaker back to the audience; a speaker may step down."""
     target = _target(cmd)
     if cmd.actor_id != target and (denied := _moderator_only(state, cmd.actor_id, "demote")):
@@ -268,7 +270,7 @@ def _demote(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) 
     return None
 
 
-def _raise_hand(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _raise_hand(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """A listener asks to speak; hands queue in the order they were raised."""
     if state.on_stage(cmd.actor_id):
         return _reject(409, "already_speaking", "You are already on stage.")
@@ -278,7 +280,7 @@ def _raise_hand(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitt
     return None
 
 
-def _lower_hand(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _lower_hand(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     if not state.hand_raised(cmd.actor_id):
         return _reject(409, "hand_not_raised", "Your hand is not raised.")
     emit(e.HandLowered, user_id=cmd.actor_id)
@@ -296,7 +298,7 @@ def _may_moderate(state: RoomState, actor: str, target: str, what: str) -> c.Rej
     return None
 
 
-def _mute(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _mute(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Server-side mute: the SFU stops forwarding the speaker until unmuted."""
     mute = isinstance(cmd, c.MuteSpeaker)
     target = _target(cmd)
@@ -310,18 +312,18 @@ def _mute(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) ->
     return None
 
 
-def _remove(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _remove(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Kick: the user loses every role and hand, and may not rejoin or be promoted."""
     target = _target(cmd)
     if denied := _may_moderate(state, cmd.actor_id, target, "remove"):
         return denied
-    if target == cmd.actor_id:
-        return _reject(409, "remove_self", "You cannot remove yourself; leave the room instead.")
+    if target in state.removed_ids:
+        return _reject(409, "already_removed", f"{target} was already removed.")
     emit(e.ParticipantRemoved, user_id=target)
     return None
 
 
-def _report(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _report(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """Anyone who may be in the room reports it or a participant, during or after it."""
     assert isinstance(cmd, c.FileReport)
     emit(
@@ -334,7 +336,7 @@ def _report(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) 
     return None
 
 
-def _chapter(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> c.Rejection | None:
+def _chapter(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
     """The host marks a chapter at the current room time, for the recording."""
     assert isinstance(cmd, c.MarkChapter)
     if denied := _host_only(state, cmd.actor_id, "mark chapters"):

@@ -6,10 +6,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.commands import ANY_COMMAND, COMMAND_CLASSES, Command
-from schemas.presence import PresenceBatch
 from schemas.events import ANY_EVENT, EVENT_TYPES, Event
+from schemas.presence import PresenceBatch
 from schemas.upcast import upcast
-
 
 COMMAND_TYPES = {cls.model_fields["type"].default for cls in COMMAND_CLASSES}
 
@@ -31,25 +30,28 @@ def _load(raw: bytes | str) -> dict[str, Any]:
 def _explain(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}" + (f" (and {exc.error_count() - 1} more)"
-                                         if exc.error_count() > 1 else "")
+    return f"{where}: {first['msg']}" + (
+        f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    )
 
 
 def decode_event(raw: bytes | str | dict[str, Any]) -> Event:
     value = raw if isinstance(raw, dict) else _load(raw)
     kind = value.get("type")
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise UndecodableMessage(f"unknown event type {kind!r}")
     try:
         event: Event = ANY_EVENT.validate_python(upcast(value))
     except ValidationError as exc:
         raise UndecodableMessage(f"invalid {kind}: {_explain(exc)}") from exc
+    except ValueError as exc:  # an old version too malformed to upcast
+        raise UndecodableMessage(f"invalid {kind}: {exc}") from exc
     return event
 
 
 def decode_command(raw: bytes | str) -> Command:
     value = _load(raw)
-    if value.get("type") not in COMMAND_TYPES:
+    if not isinstance(value.get("type"), str) or value["type"] not in COMMAND_TYPES:
         raise UndecodableMessage(f"unknown command type {value.get('type')!r}")
     try:
         command: Command = ANY_COMMAND.validate_python(value)
@@ -66,7 +68,3 @@ def decode_presence(raw: bytes | str) -> PresenceBatch:
         return PresenceBatch.model_validate(value)
     except ValidationError as exc:
         raise UndecodableMessage(f"invalid PresenceBatch: {_explain(exc)}") from exc
-
-
-def encode(model: Any) -> bytes:
-    return model.model_dump_json().encode()  # type: ignore[no-any-return]

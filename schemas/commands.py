@@ -100,17 +100,43 @@ class MarkChapter(Command):
 
 
 AnyCommand = Annotated[
-    CreateRoom | StartRoom | EndRoom | PinRoom | UnpinRoom | AddCohost | RemoveCohost
-    | PromoteSpeaker | DemoteSpeaker | RaiseHand | LowerHand | MuteSpeaker | UnmuteSpeaker
-    | RemoveParticipant | FileReport | MarkChapter,
+    CreateRoom
+    | StartRoom
+    | EndRoom
+    | PinRoom
+    | UnpinRoom
+    | AddCohost
+    | RemoveCohost
+    | PromoteSpeaker
+    | DemoteSpeaker
+    | RaiseHand
+    | LowerHand
+    | MuteSpeaker
+    | UnmuteSpeaker
+    | RemoveParticipant
+    | FileReport
+    | MarkChapter,
     Field(discriminator="type"),
 ]
 ANY_COMMAND: TypeAdapter[Any] = TypeAdapter(AnyCommand)
 COMMAND_CLASSES: tuple[type[Command], ...] = (
-    CreateRoom, StartRoom, EndRoom, PinRoom, UnpinRoom, AddCohost, RemoveCohost,
-    PromoteSpeaker, DemoteSpeaker, RaiseHand, LowerHand, MuteSpeaker, UnmuteSpeaker,
-    RemoveParticipant, FileReport, MarkChapter,
-)  # fmt: skip
+    CreateRoom,
+    StartRoom,
+    EndRoom,
+    PinRoom,
+    UnpinRoom,
+    AddCohost,
+    RemoveCohost,
+    PromoteSpeaker,
+    DemoteSpeaker,
+    RaiseHand,
+    LowerHand,
+    MuteSpeaker,
+    UnmuteSpeaker,
+    RemoveParticipant,
+    FileReport,
+    MarkChapter,
+)
 
 
 class Rejection(WireModel):

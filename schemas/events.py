@@ -343,27 +343,84 @@ class NotificationRequested(Event):
 
 
 EVENT_CLASSES: tuple[type[Event], ...] = (
-    RoomCreated, RoomScheduled, RoomStarted, RoomEnded, RoomPinned, RoomUnpinned,
-    CohostAdded, CohostRemoved, SpeakerPromoted, SpeakerDemoted, HandRaised, HandLowered,
-    SpeakerMuted, SpeakerUnmuted, ParticipantRemoved, ListenerJoined, ListenerLeft,
-    ReportFiled, ChapterMarked, SpeakerActivity, MixingModeChanged, DistributionTierChanged,
-    RecordingStarted, RecordingSegmentStored, RecordingFinished, RecordingPublished,
-    RecordingDeleted, TranscriptSegment, SegmentFlagged, FlagResolved, UserFollowed,
-    UserUnfollowed, TopicFollowed, TopicUnfollowed, ReminderSet, NotificationRequested,
-)  # fmt: skip
+    RoomCreated,
+    RoomScheduled,
+    RoomStarted,
+    RoomEnded,
+    RoomPinned,
+    RoomUnpinned,
+    CohostAdded,
+    CohostRemoved,
+    SpeakerPromoted,
+    SpeakerDemoted,
+    HandRaised,
+    HandLowered,
+    SpeakerMuted,
+    SpeakerUnmuted,
+    ParticipantRemoved,
+    ListenerJoined,
+    ListenerLeft,
+    ReportFiled,
+    ChapterMarked,
+    SpeakerActivity,
+    MixingModeChanged,
+    DistributionTierChanged,
+    RecordingStarted,
+    RecordingSegmentStored,
+    RecordingFinished,
+    RecordingPublished,
+    RecordingDeleted,
+    TranscriptSegment,
+    SegmentFlagged,
+    FlagResolved,
+    UserFollowed,
+    UserUnfollowed,
+    TopicFollowed,
+    TopicUnfollowed,
+    ReminderSet,
+    NotificationRequested,
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls for cls in EVENT_CLASSES
 }
 
 AnyEvent = Annotated[
-    RoomCreated | RoomScheduled | RoomStarted | RoomEnded | RoomPinned | RoomUnpinned
-    | CohostAdded | CohostRemoved | SpeakerPromoted | SpeakerDemoted | HandRaised | HandLowered
-    | SpeakerMuted | SpeakerUnmuted | ParticipantRemoved | ListenerJoined | ListenerLeft
-    | ReportFiled | ChapterMarked | SpeakerActivity | MixingModeChanged
-    | DistributionTierChanged | RecordingStarted | RecordingSegmentStored | RecordingFinished
-    | RecordingPublished | RecordingDeleted | TranscriptSegment | SegmentFlagged | FlagResolved
-    | UserFollowed | UserUnfollowed | TopicFollowed | TopicUnfollowed | ReminderSet
+    RoomCreated
+    | RoomScheduled
+    | RoomStarted
+    | RoomEnded
+    | RoomPinned
+    | RoomUnpinned
+    | CohostAdded
+    | CohostRemoved
+    | SpeakerPromoted
+    | SpeakerDemoted
+    | HandRaised
+    | HandLowered
+    | SpeakerMuted
+    | SpeakerUnmuted
+    | ParticipantRemoved
+    | ListenerJoined
+    | ListenerLeft
+    | ReportFiled
+    | ChapterMarked
+    | SpeakerActivity
+    | MixingModeChanged
+    | DistributionTierChanged
+    | RecordingStarted
+    | RecordingSegmentStored
+    | RecordingFinished
+    | RecordingPublished
+    | RecordingDeleted
+    | TranscriptSegment
+    | SegmentFlagged
+    | FlagResolved
+    | UserFollowed
+    | UserUnfollowed
+    | TopicFollowed
+    | TopicUnfollowed
+    | ReminderSet
     | NotificationRequested,
     Field(discriminator="type"),
 ]

@@ -27,6 +27,16 @@ ROOM_STATE = TopicSpec("stoa.room-state", "room_id", compacted=True, doc="room p
 DEAD_LETTER = TopicSpec("stoa.dead-letter", "source key", doc="undecodable messages")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    COMMANDS, COMMAND_RESULTS, ROOM_EVENTS, PRESENCE, PRESENCE_COUNTS, MEDIA_EVENTS,
-    TRANSCRIPTS, MODERATION, SOCIAL, NOTIFICATIONS, ROOM_STATE, DEAD_LETTER,
-)  # fmt: skip
+    COMMANDS,
+    COMMAND_RESULTS,
+    ROOM_EVENTS,
+    PRESENCE,
+    PRESENCE_COUNTS,
+    MEDIA_EVENTS,
+    TRANSCRIPTS,
+    MODERATION,
+    SOCIAL,
+    NOTIFICATIONS,
+    ROOM_STATE,
+    DEAD_LETTER,
+)

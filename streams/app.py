@@ -24,7 +24,6 @@ def create_app(
     web_port: int = 6066,
     session_timeout: float = 6.0,
     app_id: str = "stoa",
-    max_batch_bytes: int = 1,
 ) -> StoaApp:
     app = StoaApp(
         app_id,
@@ -35,8 +34,7 @@ def create_app(
         topic_allow_declare=True,
         processing_guarantee="at_least_once",
         producer_acks=-1,
-        producer_linger_ms=1,
-        producer_max_batch_size=max_batch_bytes,
+        producer_linger_ms=0,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=session_timeout,
         broker_heartbeat_interval=min(1.0, session_timeout / 3),

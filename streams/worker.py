@@ -21,7 +21,6 @@ def build(settings: Settings, bootstrap: str, web_port: int) -> faust.App:
         data_dir=settings.data_dir,
         web_port=web_port,
         session_timeout=settings.session_timeout,
-        max_batch_bytes=settings.max_batch_bytes,
     )
     install(
         app,
@@ -46,6 +45,9 @@ def main() -> None:
     app = build(settings, bootstrap, args.web_port or settings.worker_web_port)
     logging.getLogger("faust").setLevel(logging.WARNING)
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG so it can spin on every
+    # record: every aiokafka debug line is then formatted (measured: ~12% of a busy worker).
+    worker.spinner = None
     worker.execute_from_commandline()
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack, wait_worker_ready
+from infra.localstack import Stack, wait_worker_ready
 
 
 @pytest.fixture(scope="session")

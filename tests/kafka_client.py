@@ -1,5 +1,7 @@
 """A plain aiokafka client, independent of Stoa's own consumer and producer code.
 
+(Only the end offsets come from ``events.offsets``: Tansu under-reports them.)
+
 Debian's kcat would be the more independent choice, but librdkafka's
 ApiVersionRequest fails against the embedded Tansu 0.6.0 ("Read underflow"),
 so the tests read and write the log with bare aiokafka calls instead.
@@ -11,28 +13,34 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from events.offsets import true_end_offsets
+
 
 async def _consume(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=50)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+    )
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await true_end_offsets(bootstrap, tps)
         out: list[dict[str, Any]] = []
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=1000)
                 for record in batch.get(tp, []):
                     if record.offset < ends[tp]:
-                        out.append({
-                            "partition": record.partition, "offset": record.offset,
-                            "key": record.key.decode() if record.key is not None else None,
-                            "payload": record.value,
-                        })  # fmt: skip
+                        out.append(
+                            {
+                                "partition": record.partition,
+                                "offset": record.offset,
+                                "key": record.key.decode() if record.key is not None else None,
+                                "payload": record.value,
+                            }
+                        )
         return out
     finally:
         await consumer.stop()

@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.localstack import Stack, token, wait_worker_ready
 from projections.room import fold
 from schemas.codec import decode_event
+from schemas.events import ChapterMarked, Event
 from tests.kafka_client import consume
-from tests.stack import Stack, token, wait_worker_ready
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +56,15 @@ def test_commands_survive_a_second_worker_joining(lone_stack: Stack) -> None:
     headers = token(lone_stack.gateway_url, "host")
 
     async def scenario() -> tuple[list[str], dict[str, list[str]], list[list[int]]]:
-        async with httpx.AsyncClient(base_url=lone_stack.gateway_url, headers=headers,
-                                     timeout=90) as client:  # fmt: skip
-            created = await asyncio.gather(*(
-                client.post("/v1/rooms", json={"title": f"room {i}", "start_now": True})
-                for i in range(ROOMS)
-            ))  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=lone_stack.gateway_url, headers=headers, timeout=90
+        ) as client:
+            created = await asyncio.gather(
+                *(
+                    client.post("/v1/rooms", json={"title": f"room {i}", "start_now": True})
+                    for i in range(ROOMS)
+                )
+            )
             assert all(r.status_code == 201 for r in created), [r.text for r in created]
             room_ids = [r.json()["room_id"] for r in created]
             issued: dict[str, list[str]] = defaultdict(list)
@@ -77,7 +81,7 @@ def test_commands_survive_a_second_worker_joining(lone_stack: Stack) -> None:
     assert elapsed > 8, "the traffic must outlast the second worker's join"
 
     by_room: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-    events = defaultdict(list)
+    events: dict[str, list[Event]] = defaultdict(list)
     for record in consume(lone_stack.broker.bootstrap, "stoa.room-events"):
         event = decode_event(record["payload"])
         if event.room_id in room_ids and event.event_id not in {
@@ -91,7 +95,7 @@ def test_commands_survive_a_second_worker_joining(lone_stack: Stack) -> None:
         seqs = by_room[room_id]
         assert sorted(seqs) == list(range(1, expected_events + 1)), f"{room_id}: lost or extra seq"
         assert all(len(ids) == 1 for ids in seqs.values()), f"{room_id}: one seq, two events"
-        chapters = [e.data.title for e in events[room_id] if e.type == "ChapterMarked"]
+        chapters = [e.data.title for e in events[room_id] if isinstance(e, ChapterMarked)]
         assert chapters == issued[room_id], f"{room_id}: chapters out of order or missing"
         state = fold(events[room_id])
         assert state is not None and state.version == expected_events
@@ -107,5 +111,8 @@ def test_commands_survive_a_second_worker_joining(lone_stack: Stack) -> None:
 
     worker_logs = [(lone_stack.data_dir / f"worker-{n}.log").read_text() for n in (1, 2)]
     assert all("Traceback" not in log for log in worker_logs), worker_logs
-    print(json.dumps({"rooms": ROOMS, "commands": ROOMS * COMMANDS_PER_ROOM,
-                      "seconds": round(elapsed, 1)}))  # fmt: skip
+    print(
+        json.dumps(
+            {"rooms": ROOMS, "commands": ROOMS * COMMANDS_PER_ROOM, "seconds": round(elapsed, 1)}
+        )
+    )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from infra.broker import free_port
-from tests.stack import ROOT, wait_http, wait_worker_ready
+from infra.localstack import ROOT, wait_http, wait_worker_ready
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +22,12 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
     command = [str(stoa)] if stoa.exists() else ["stoa"]
     process = subprocess.Popen(
         [*command, "up", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/healthz", timeout=60)
@@ -31,8 +35,12 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
         bootstrap = (tmp_path / "data" / "run" / "bootstrap").read_text()
         broker_port = int(bootstrap.rsplit(":", 1)[1])
         token = httpx.post(f"{base}/v1/auth/dev-token", json={"user_id": "ann"}).json()["token"]
-        room = httpx.post(f"{base}/v1/rooms", json={"title": "Up", "start_now": True},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=20)  # fmt: skip
+        room = httpx.post(
+            f"{base}/v1/rooms",
+            json={"title": "Up", "start_now": True},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=20,
+        )
         assert room.status_code == 201 and room.json()["status"] == "live"
     finally:
         started = time.monotonic()

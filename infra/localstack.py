@@ -1,4 +1,4 @@
-"""Starting real parts for tests: the Tansu broker, stream workers, gateways."""
+"""A whole stack in child processes (broker, workers, gateways), for tests and benchmarks."""
 
 import os
 import subprocess
@@ -15,9 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def stoa_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
-    env.update({"STOA_DATA_DIR": str(data_dir), "STOA_PARTITIONS": "4", "STOA_DEV_AUTH": "true",
-                "STOA_SESSION_TIMEOUT": "4", **extra})  # fmt: skip
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("STOA_KAFKA_BOOTSTRAP", "STOA_DATA_DIR")
+    }
+    env.update(
+        {
+            "STOA_DATA_DIR": str(data_dir),
+            "STOA_PARTITIONS": "4",
+            "STOA_DEV_AUTH": "true",
+            "STOA_SESSION_TIMEOUT": "4",
+            **extra,
+        }
+    )
     return env
 
 
@@ -40,22 +49,35 @@ class Stack:
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / log_name, "ab")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=stoa_env(self.data_dir, **self.env), stdout=log,
-            stderr=log, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=stoa_env(self.data_dir, **self.env),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
         self.processes.append(process)
         return process
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         return self._spawn(
-            ["-m", "streams.worker", "--bootstrap", self.broker.bootstrap,
-             "--web-port", str(free_port())], f"{name}.log",
-        )  # fmt: skip
+            [
+                "-m",
+                "streams.worker",
+                "--bootstrap",
+                self.broker.bootstrap,
+                "--web-port",
+                str(free_port()),
+            ],
+            f"{name}.log",
+        )
 
     def start_gateway(self) -> str:
         port = free_port()
-        self._spawn(["-m", "api.serve", "--bootstrap", self.broker.bootstrap, "--port", str(port)],
-                    "gateway.log")  # fmt: skip
+        self._spawn(
+            ["-m", "api.serve", "--bootstrap", self.broker.bootstrap, "--port", str(port)],
+            "gateway.log",
+        )
         self.gateway_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.gateway_url}/healthz", timeout=30)
         return self.gateway_url
@@ -95,8 +117,9 @@ def wait_worker_ready(base_url: str, timeout: float = 60) -> None:
     headers = token(base_url, "readiness-probe")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = httpx.post(f"{base_url}/v1/rooms", json={"title": "probe"}, headers=headers,
-                              timeout=15)  # fmt: skip
+        response = httpx.post(
+            f"{base_url}/v1/rooms", json={"title": "probe"}, headers=headers, timeout=15
+        )
         if response.status_code == 201:
             return
         time.sleep(0.2)
