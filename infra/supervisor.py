@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +63,32 @@ def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
         process.wait()
 
 
+class WorkerWatch(threading.Thread):
+    """Restarts the stream worker if it dies, backing off so a crash cannot become a hot loop."""
+
+    def __init__(self, settings: Settings, bootstrap: str, log_path: Path) -> None:
+        super().__init__(daemon=True, name="worker-watch")
+        self._args = (settings, bootstrap, log_path)
+        self.process = start_worker(*self._args)
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        backoff = 1.0
+        while not self._stopping.wait(0.5):
+            if self.process.poll() is None:
+                continue
+            code = self.process.returncode
+            console.print(f"[red]stream worker exited ({code}); restarting in {backoff:.0f}s[/]")
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+            self.process = start_worker(*self._args)
+
+    def stop(self, grace: float) -> None:
+        self._stopping.set()
+        stop_process(self.process, grace)
+
+
 def up(settings: Settings) -> None:
     data_dir = Path(settings.data_dir)
     (data_dir / "run").mkdir(parents=True, exist_ok=True)
@@ -76,8 +103,9 @@ def up(settings: Settings) -> None:
         console.print(f"[green]broker[/] {bootstrap}")
     bootstrap_file(settings).write_text(bootstrap)
     asyncio.run(ensure_topics(bootstrap, settings.partitions))
-    worker = start_worker(settings, bootstrap, data_dir / "logs" / "worker.log")
-    console.print(f"[green]stream worker[/] pid {worker.pid}")
+    watch = WorkerWatch(settings, bootstrap, data_dir / "logs" / "worker.log")
+    watch.start()
+    console.print(f"[green]stream worker[/] pid {watch.process.pid}")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, bootstrap),
@@ -96,7 +124,7 @@ def up(settings: Settings) -> None:
         pass  # uvicorn re-raises the Ctrl-C it handled; stopping is the expected outcome
     finally:
         started = time.monotonic()
-        stop_process(worker, grace=3.0)
+        watch.stop(grace=3.0)
         if broker is not None:
             broker.stop()
         with contextlib.suppress(FileNotFoundError):

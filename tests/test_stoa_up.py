@@ -42,6 +42,17 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
             timeout=20,
         )
         assert room.status_code == 201 and room.json()["status"] == "live"
+
+        worker_pid = int(
+            subprocess.run(
+                ["pgrep", "-P", str(process.pid), "-f", "streams.worker"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[0]
+        )
+        os.kill(worker_pid, signal.SIGKILL)  # the supervisor must bring a worker back
+        wait_worker_ready(base, timeout=60)
     finally:
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
