@@ -1,12 +1,14 @@
 """The FastAPI application and its lifetime: producer, bus, read model, presence edge."""
 
+import gc
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.auth import Authenticator
@@ -22,6 +24,32 @@ from events.producer import LogProducer
 from infra.settings import Settings
 
 
+class RequestTiming:
+    """Latency per route and status, as plain ASGI (BaseHTTPMiddleware costs a task per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def remember_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, str(status)).observe(time.perf_counter() - started)
+
+
 def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,6 +61,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         await rooms.start()
         app.state.bus, app.state.rooms = bus, rooms
         app.state.presence = PresenceBatcher(producer)
+        gc.freeze()  # long-lived startup objects leave the collector's view: shorter pauses
         try:
             yield
         finally:
@@ -52,17 +81,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     problems.install(app)
     app.include_router(rooms_router)
 
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        app.state.metrics.requests.labels(
-            getattr(route, "path", "unmatched"), str(response.status_code)
-        ).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestTiming, metrics=app.state.metrics)
 
     @app.post("/v1/auth/dev-token", response_model=TokenOut, tags=["auth"])
     async def dev_token(body: DevTokenBody) -> TokenOut:

@@ -40,7 +40,7 @@ def create_app(
         broker_heartbeat_interval=min(1.0, session_timeout / 3),
         broker_rebalance_timeout=max(10.0, session_timeout * 2),
         broker_request_timeout=max(30.0, session_timeout * 2),
-        broker_commit_interval=0.5,
+        broker_commit_interval=2.0,
         web_enabled=False,
         web_port=web_port,
         table_cleanup_interval=3600.0,

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.broker import free_port
+from infra.broker import EmbeddedBroker, free_port
 from infra.localstack import ROOT, wait_http, wait_worker_ready
+from tests.kafka_client import consume
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +68,37 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
         import socket
 
         socket.create_connection(("127.0.0.1", broker_port), timeout=1).close()
+
+
+def test_stoa_up_uses_configured_kafka_and_starts_no_broker(tmp_path: Path) -> None:
+    """With STOA_KAFKA_BOOTSTRAP set, the stack joins that cluster instead of embedding one."""
+    external = EmbeddedBroker(log_path=tmp_path / "external.log").start()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
+    env["STOA_KAFKA_BOOTSTRAP"] = external.bootstrap
+    stoa = Path(ROOT / ".venv" / "bin" / "stoa")
+    command = [str(stoa)] if stoa.exists() else ["stoa"]
+    process = subprocess.Popen(
+        [*command, "up", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz", timeout=60)
+        wait_worker_ready(base)
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid), "-f", "tansu"], capture_output=True, text=True
+        ).stdout.split()
+        assert children == [], "an embedded broker was started although Kafka was configured"
+        events = consume(external.bootstrap, "stoa.room-events")
+        assert events, "the stack did not write to the configured cluster"
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+        external.stop()
+    assert "embedded broker" not in output
+    assert external.bootstrap in output
