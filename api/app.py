@@ -16,6 +16,7 @@ from api.bus import CommandBus
 from api.metrics import GatewayMetrics
 from api.presence import PresenceBatcher
 from api.problems import Problem
+from api.ratelimit import RateLimiter
 from api.readmodel import RoomReadModel
 from api.rooms import router as rooms_router
 from api.views import DevTokenBody, TokenOut
@@ -78,6 +79,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     app.state.settings = settings
     app.state.auth = Authenticator(settings)
     app.state.metrics = GatewayMetrics()
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     problems.install(app)
     app.include_router(rooms_router)
 

@@ -29,9 +29,17 @@ TITLES = {
 class Problem(Exception):
     """Raise anywhere in a route; the handler renders it as problem+json."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.headers = headers or {}
 
     @classmethod
     def from_rejection(cls, rejection: Rejection) -> "Problem":
@@ -39,7 +47,12 @@ class Problem(Exception):
 
 
 def problem_response(
-    request: Request, status: int, code: str, detail: str, **extra: Any
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {
         "type": f"/problems/{code}",
@@ -50,7 +63,7 @@ def problem_response(
         "code": code,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -71,7 +84,9 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.code, exc.detail, **exc.extra)
+        return problem_response(
+            request, exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

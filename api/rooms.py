@@ -1,5 +1,6 @@
 """Room routes: each one validates, builds a command, and maps the room's answer."""
 
+import math
 import secrets
 import uuid
 from typing import Any
@@ -47,8 +48,21 @@ def _fields(room_id: str, user: CurrentUser) -> dict[str, Any]:
     }
 
 
+def _throttle(request: Request, user_id: str) -> None:
+    wait = request.app.state.limiter.wait_for(user_id)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise Problem(
+            429,
+            "rate_limited",
+            f"You are acting too fast; try again in {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 async def _run(request: Request, command: c.Command) -> tuple[CommandResult, RoomState]:
     """Send the command; a rejection becomes the matching problem response."""
+    _throttle(request, command.actor_id)
     try:
         result = await _bus(request).execute(command)
     except CommandTimeout as exc:
@@ -183,6 +197,7 @@ async def mark_chapter(
 @router.post("/{room_id}/join", response_model=JoinOut)
 async def join(room_id: str, request: Request, user: CurrentUser) -> JoinOut:
     """Presence plus a short-lived media token for the caller's current role."""
+    _throttle(request, user.user_id)
     state = _known(request, room_id)
     role = state.role_of(user.user_id)
     if role == "removed":
@@ -211,6 +226,7 @@ async def join(room_id: str, request: Request, user: CurrentUser) -> JoinOut:
 
 @router.post("/{room_id}/leave", status_code=204)
 async def leave(room_id: str, request: Request, user: CurrentUser) -> Response:
+    _throttle(request, user.user_id)
     _known(request, room_id)
     await request.app.state.presence.record(room_id, user.user_id, joined=False)
     return Response(status_code=204)

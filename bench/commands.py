@@ -112,7 +112,7 @@ async def _measure(base_url: str, total: int) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stoa-bench-") as tmp:
-        stack = Stack(data_dir=Path(tmp)).start_broker()
+        stack = Stack(data_dir=Path(tmp), env={"STOA_RATE_LIMIT": "0"}).start_broker()
         try:
             stack.start_worker()
             stack.start_gateway()

@@ -100,7 +100,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     if quick:
         ROOMS = 20
     with tempfile.TemporaryDirectory(prefix="stoa-bench-") as tmp:
-        stack = Stack(data_dir=Path(tmp)).start_broker()
+        stack = Stack(data_dir=Path(tmp), env={"STOA_RATE_LIMIT": "0"}).start_broker()
         try:
             stack.start_worker()
             stack.start_gateway()

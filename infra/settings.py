@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     session_timeout: float = Field(
         default=6.0, gt=0, description="consumer-group session; a group forms in about half"
     )
+    rate_limit: float = Field(default=10.0, ge=0, description="actions/s per user; 0 disables")
+    rate_burst: float = Field(default=30.0, ge=1, description="actions a user may burst")
     media_token_ttl: int = Field(default=300, gt=0, description="seconds a join token is valid")
 
     @cached_property

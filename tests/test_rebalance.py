@@ -25,7 +25,9 @@ PACE = 0.3  # seconds between one room's commands: keeps traffic flowing through
 
 @pytest.fixture
 def lone_stack(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(data_dir=tmp_path, env={"STOA_COMMAND_TIMEOUT": "60"}).start_broker()
+    stack = Stack(
+        data_dir=tmp_path, env={"STOA_COMMAND_TIMEOUT": "60", "STOA_RATE_LIMIT": "0"}
+    ).start_broker()
     try:
         stack.start_worker("worker-1")
         stack.start_gateway()
