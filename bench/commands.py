@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bench.stats import percentile
-from infra.localstack import Stack, token, wait_worker_ready
+from infra.localstack import single_node, token
 
 CLIENTS = 50
 
@@ -111,12 +111,8 @@ async def _measure(base_url: str, total: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="stoa-bench-") as tmp:
-        stack = Stack(data_dir=Path(tmp), env={"STOA_RATE_LIMIT": "0"}).start_broker()
-        try:
-            stack.start_worker()
-            stack.start_gateway()
-            wait_worker_ready(stack.gateway_url)
-            return asyncio.run(_measure(stack.gateway_url, 500 if quick else 2000))
-        finally:
-            stack.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="stoa-bench-") as tmp,
+        single_node(Path(tmp), STOA_RATE_LIMIT="0") as stack,
+    ):
+        return asyncio.run(_measure(stack.gateway_url, 500 if quick else 2000))

@@ -16,7 +16,7 @@ from typing import Any
 from events.deadletter import RawRecord
 from events.follower import TopicFollower
 from events.producer import LogProducer
-from infra.localstack import Stack, token, wait_worker_ready
+from infra.localstack import single_node
 from schemas import events as e
 from schemas.base import utcnow
 from schemas.presence import PresenceBatch, PresenceCounts
@@ -99,14 +99,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     global ROOMS
     if quick:
         ROOMS = 20
-    with tempfile.TemporaryDirectory(prefix="stoa-bench-") as tmp:
-        stack = Stack(data_dir=Path(tmp), env={"STOA_RATE_LIMIT": "0"}).start_broker()
-        try:
-            stack.start_worker()
-            stack.start_gateway()
-            wait_worker_ready(stack.gateway_url)
-            token(stack.gateway_url, "bench")
-            rooms = [f"presence-bench-{i}" for i in range(ROOMS)]
-            return asyncio.run(_measure(stack.broker.bootstrap, rooms))
-        finally:
-            stack.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="stoa-bench-") as tmp,
+        single_node(Path(tmp), STOA_RATE_LIMIT="0") as stack,
+    ):
+        rooms = [f"presence-bench-{i}" for i in range(ROOMS)]
+        return asyncio.run(_measure(stack.broker.bootstrap, rooms))

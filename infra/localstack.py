@@ -1,9 +1,11 @@
 """A whole stack in child processes (broker, workers, gateways), for tests and benchmarks."""
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,3 +126,16 @@ def wait_worker_ready(base_url: str, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError("stream worker never answered")
+
+
+@contextlib.contextmanager
+def single_node(data_dir: Path, **env: str) -> Iterator[Stack]:
+    """Broker, one worker and one gateway, ready for commands; stopped on exit."""
+    stack = Stack(data_dir=data_dir, env=env).start_broker()
+    try:
+        stack.start_worker()
+        stack.start_gateway()
+        wait_worker_ready(stack.gateway_url)
+        yield stack
+    finally:
+        stack.stop()

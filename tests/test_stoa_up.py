@@ -16,20 +16,26 @@ from tests.kafka_client import consume
 pytestmark = pytest.mark.slow
 
 
-def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> None:
+def start_stoa_up(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """``stoa up`` as a user runs it, in its own data dir; returns the process and its URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
     stoa = Path(ROOT / ".venv" / "bin" / "stoa")
     command = [str(stoa)] if stoa.exists() else ["stoa"]
     process = subprocess.Popen(
         [*command, "up", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
         cwd=tmp_path,
-        env=env,
+        env={**environment, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> None:
+    process, base = start_stoa_up(tmp_path)
+    port = base.rsplit(":", 1)[1]
     try:
         wait_http(f"{base}/healthz", timeout=60)
         wait_worker_ready(base)
@@ -73,20 +79,7 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
 def test_stoa_up_uses_configured_kafka_and_starts_no_broker(tmp_path: Path) -> None:
     """With STOA_KAFKA_BOOTSTRAP set, the stack joins that cluster instead of embedding one."""
     external = EmbeddedBroker(log_path=tmp_path / "external.log").start()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOA_")}
-    env["STOA_KAFKA_BOOTSTRAP"] = external.bootstrap
-    stoa = Path(ROOT / ".venv" / "bin" / "stoa")
-    command = [str(stoa)] if stoa.exists() else ["stoa"]
-    process = subprocess.Popen(
-        [*command, "up", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    process, base = start_stoa_up(tmp_path, STOA_KAFKA_BOOTSTRAP=external.bootstrap)
     try:
         wait_http(f"{base}/healthz", timeout=60)
         wait_worker_ready(base)
