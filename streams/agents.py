@@ -14,7 +14,7 @@ from faust.streams import _current_event
 
 from events.deadletter import RawRecord, dead_letter
 from projections import presence as p
-from projections.room import DEFAULT_RULES, RoomRules, RoomState, decide, evolve
+from projections.room import DEFAULT_RULES, RoomRules, decide, evolve
 from schemas import topics as t
 from schemas.base import utcnow
 from schemas.codec import UndecodableMessage, decode_command, decode_event, decode_presence
@@ -220,5 +220,3 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
                 ),
             )
 
-
-__all__ = ["RoomState", "install"]
