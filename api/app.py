@@ -5,8 +5,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +25,8 @@ from api.views import DevTokenBody, TokenOut
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from infra.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
 
 
 class RequestTiming:
@@ -91,6 +95,11 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         if not settings.dev_auth:
             raise Problem(404, "dev_auth_disabled", "Dev tokens are disabled on this server.")
         return TokenOut(token=app.state.auth.issue_user_token(body.user_id, body.display_name))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        """A small page for trying rooms by hand; the media plane will add audio to it."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> Response:

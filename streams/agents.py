@@ -219,4 +219,3 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
                     updated_at=utcnow(),
                 ),
             )
-
