@@ -10,6 +10,9 @@ from events.producer import LogProducer
 from schemas.commands import Command, CommandResult
 from schemas.topics import COMMAND_RESULTS, COMMANDS
 
+RESEND_AFTER = 3.0
+"""Seconds without an answer before the gateway appends the same command again."""
+
 
 class CommandTimeout(RuntimeError):
     pass
@@ -24,6 +27,7 @@ class CommandBus:
             bootstrap, [COMMAND_RESULTS.name], self._on_result, producer, "stoa.gateway.results"
         )
         self.latencies: list[float] = []
+        self.resends = 0
 
     async def start(self) -> None:
         await self._results.start()
@@ -38,17 +42,28 @@ class CommandBus:
             future.set_result(result)
 
     async def execute(self, command: Command) -> CommandResult:
-        """Append ``command`` keyed by room and wait for the single writer's answer."""
+        """Append ``command`` keyed by room and wait for the single writer's answer.
+
+        Without an answer after ``RESEND_AFTER`` seconds the same command (same
+        ``command_id``) is appended again: a worker that died or lost its
+        partition mid-batch may never answer the first copy, and a copy the
+        writer already applied is answered from its memory of recent results,
+        so resending is safe.
+        """
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiting[command.command_id] = future
         started = time.perf_counter()
         try:
-            # the room's answer cannot come before the broker has the command, so
-            # wait for both together rather than one after the other
-            stored = await self._producer.enqueue(COMMANDS.name, command.room_id, command)
             async with asyncio.timeout(self._timeout):
-                await stored
-                return await future
+                while True:
+                    # the answer cannot come before the broker has the command, so
+                    # wait for both together rather than one after the other
+                    stored = await self._producer.enqueue(COMMANDS.name, command.room_id, command)
+                    await stored
+                    try:
+                        return await asyncio.wait_for(asyncio.shield(future), RESEND_AFTER)
+                    except TimeoutError:
+                        self.resends += 1
         except TimeoutError as exc:
             raise CommandTimeout(command.type) from exc
         finally:
