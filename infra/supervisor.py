@@ -119,9 +119,9 @@ def up(settings: Settings) -> None:
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold green]Stoa is up:[/] {url}  (API docs {url}/docs; Ctrl-C stops)")
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it handled; stopping is the expected outcome
+        # uvicorn re-raises the Ctrl-C it handled; stopping is the expected outcome
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     finally:
         started = time.monotonic()
         watch.stop(grace=3.0)
