@@ -7,8 +7,7 @@ from datetime import datetime
 
 from events.producer import LogProducer
 from schemas import events as e
-from schemas.base import utcnow
-from schemas.presence import PresenceBatch
+from schemas.presence import PresenceBatch, presence_event
 from schemas.topics import PRESENCE
 
 
@@ -34,15 +33,7 @@ class PresenceBatcher:
     async def record(
         self, room_id: str, user_id: str, joined: bool, at: datetime | None = None
     ) -> None:
-        cls = e.ListenerJoined if joined else e.ListenerLeft
-        event = cls(
-            event_id=uuid.uuid4(),
-            room_id=room_id,
-            actor_id=user_id,
-            occurred_at=at or utcnow(),
-            data=e.UserData(user_id=user_id),
-        )
-        await self.record_event(event)
+        await self.record_event(presence_event(room_id, user_id, joined, at))
 
     async def record_event(self, event: e.ListenerJoined | e.ListenerLeft) -> None:
         room_id = event.room_id

@@ -3,6 +3,7 @@
 import math
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -144,30 +145,22 @@ async def lower_hand(room_id: str, request: Request, user: CurrentUser) -> RoomV
 
 def _targeted(path: str, put: type[c.Command], delete: type[c.Command] | None) -> None:
     """Register PUT (and DELETE) /v1/rooms/{room_id}/<path>/{user_id} for a role change."""
+    for method, kind in (("PUT", put), ("DELETE", delete)):
+        if kind is not None:
+            router.add_api_route(
+                f"/{{room_id}}/{path}/{{user_id}}",
+                _targeted_route(kind),
+                methods=[method],
+                response_model=RoomView,
+                name=kind.__name__,
+            )
 
-    async def add(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
-        return await _simple(request, room_id, user, put, target_id=user_id)
 
-    router.add_api_route(
-        f"/{{room_id}}/{path}/{{user_id}}",
-        add,
-        methods=["PUT"],
-        response_model=RoomView,
-        name=put.__name__,
-    )
-    if delete is not None:
-        dropping = delete
+def _targeted_route(kind: type[c.Command]) -> Callable[..., Awaitable[RoomView]]:
+    async def route(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
+        return await _simple(request, room_id, user, kind, target_id=user_id)
 
-        async def drop(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
-            return await _simple(request, room_id, user, dropping, target_id=user_id)
-
-        router.add_api_route(
-            f"/{{room_id}}/{path}/{{user_id}}",
-            drop,
-            methods=["DELETE"],
-            response_model=RoomView,
-            name=delete.__name__,
-        )
+    return route
 
 
 _targeted("speakers", c.PromoteSpeaker, c.DemoteSpeaker)

@@ -19,7 +19,7 @@ from events.producer import LogProducer
 from infra.localstack import single_node
 from schemas import events as e
 from schemas.base import utcnow
-from schemas.presence import PresenceBatch, PresenceCounts
+from schemas.presence import PresenceBatch, PresenceCounts, presence_event
 from schemas.topics import PRESENCE, PRESENCE_COUNTS
 
 ROOMS = 100
@@ -31,15 +31,7 @@ def _batches(room_id: str) -> list[PresenceBatch]:
     now = utcnow()
 
     def event(user: int, joined: bool) -> e.ListenerJoined | e.ListenerLeft:
-        cls = e.ListenerJoined if joined else e.ListenerLeft
-        uid = f"u{user}"
-        return cls(
-            event_id=uuid.uuid4(),
-            room_id=room_id,
-            actor_id=uid,
-            occurred_at=now,
-            data=e.UserData(user_id=uid),
-        )
+        return presence_event(room_id, f"u{user}", joined, now)
 
     events = [event(u, True) for u in range(JOINS)] + [event(u, False) for u in range(LEAVES)]
     edge = f"bench-edge-{room_id}"

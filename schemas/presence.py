@@ -6,13 +6,29 @@ leaves per room and number each batch. ``(edge_id, batch_seq)`` lets the folding
 agent ignore a batch it has already counted after a redelivery.
 """
 
+import uuid
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from schemas.base import RoomId, UtcDatetime, WireModel
-from schemas.events import ListenerJoined, ListenerLeft
+from schemas.base import RoomId, UtcDatetime, WireModel, utcnow
+from schemas.events import ListenerJoined, ListenerLeft, UserData
+
+
+def presence_event(
+    room_id: str, user_id: str, joined: bool, at: datetime | None = None
+) -> ListenerJoined | ListenerLeft:
+    """A listener's own join or leave (the listener is the actor)."""
+    cls = ListenerJoined if joined else ListenerLeft
+    return cls(
+        event_id=uuid.uuid4(),
+        room_id=room_id,
+        actor_id=user_id,
+        occurred_at=at or utcnow(),
+        data=UserData(user_id=user_id),
+    )
 
 
 class PresenceBatch(WireModel):

@@ -10,30 +10,18 @@ from projections.presence import (
     fold_room_event,
 )
 from schemas import events as e
-from schemas.presence import PresenceBatch
+from schemas.presence import PresenceBatch, presence_event
 
 ROOM_ID = "room-l"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def joined(user: str) -> e.ListenerJoined:
-    return e.ListenerJoined(
-        event_id=uuid4(),
-        room_id=ROOM_ID,
-        actor_id=user,
-        occurred_at=T0,
-        data=e.UserData(user_id=user),
-    )
+def joined(user: str) -> e.ListenerJoined | e.ListenerLeft:
+    return presence_event(ROOM_ID, user, joined=True, at=T0)
 
 
-def left(user: str) -> e.ListenerLeft:
-    return e.ListenerLeft(
-        event_id=uuid4(),
-        room_id=ROOM_ID,
-        actor_id=user,
-        occurred_at=T0,
-        data=e.UserData(user_id=user),
-    )
+def left(user: str) -> e.ListenerJoined | e.ListenerLeft:
+    return presence_event(ROOM_ID, user, joined=False, at=T0)
 
 
 def batch(
