@@ -1,0 +1,1 @@
+"""Media plane: WebRTC ingest (WHIP), mixing, and delivery to listeners (WebSocket, WHEP)."""
