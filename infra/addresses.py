@@ -15,3 +15,8 @@ def running_bootstrap(settings: Settings) -> str | None:
         return settings.kafka_bootstrap
     path = bootstrap_file(settings)
     return path.read_text().strip() if path.exists() else None
+
+
+def archive_file(settings: Settings) -> Path:
+    """The running archiver's query endpoint (it owns the embedded chDB while the stack runs)."""
+    return Path(settings.data_dir) / "run" / "archive"

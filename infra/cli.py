@@ -5,12 +5,16 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from infra.addresses import running_bootstrap
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from projections.room import RoomState
 
 console = Console()
 
@@ -55,12 +59,28 @@ def _bootstrap(explicit: str | None) -> str:
 @click.option("--at", "at", default=None, help="Stop at this instant (RFC 3339)")
 @click.option("--rebuild", is_flag=True, help="Recompute every room projection from the log")
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: the running stack)")
+@click.option("--from-archive", is_flag=True, help="Read the ClickHouse archive, not the broker")
 def replay(
-    room_id: str | None, seq: int | None, at: str | None, rebuild: bool, bootstrap: str | None
+    room_id: str | None,
+    seq: int | None,
+    at: str | None,
+    rebuild: bool,
+    bootstrap: str | None,
+    from_archive: bool,
 ) -> None:
     """Time-travel debugging: the room as it was at a seq or an instant."""
     from infra import replay as r
 
+    when = _instant(at)
+    if from_archive:
+        if rebuild or not room_id:
+            raise click.UsageError("--from-archive replays one room: pass --room ROOM.")
+        from events.archive.remote import open_archive
+
+        _print_state(
+            r.replay_room_from_archive(open_archive(Settings()), room_id, seq, when), room_id
+        )
+        return
     broker = _bootstrap(bootstrap)
     if rebuild:
         states, differing, bad = asyncio.run(r.rebuild(broker))
@@ -73,14 +93,46 @@ def replay(
         return
     if not room_id:
         raise click.UsageError("Pass --room ROOM (or --rebuild).")
+    _print_state(asyncio.run(r.replay_room(broker, room_id, seq=seq, at=when)), room_id)
+
+
+def _instant(at: str | None) -> datetime | None:
     when = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
     if when is not None and when.tzinfo is None:
         raise click.UsageError("--at needs a timezone, e.g. 2026-11-28T10:00:00Z")
-    state = asyncio.run(r.replay_room(broker, room_id, seq=seq, at=when))
+    return when
+
+
+def _print_state(state: "RoomState | None", room_id: str) -> None:
     if state is None:
         console.print(f"[red]room {room_id} has no events up to that point[/]")
         sys.exit(1)
     click.echo(json.dumps(state.model_dump(mode="json"), indent=2))
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    help="table for people; csv or json for scripts",
+)
+def sql(query: str, fmt: str) -> None:
+    """Run an analytics query on the archive (chDB, or STOA_CLICKHOUSE_URL) and print it."""
+    from events.archive.remote import QueryError, open_archive
+    from infra.sql import render
+
+    try:
+        result = open_archive(Settings()).query(query)
+    except QueryError as exc:
+        console.print(f"[red]query failed:[/] {exc}")
+        sys.exit(1)
+    except Exception as exc:  # clickhouse-connect raises its own hierarchy per backend
+        console.print(f"[red]query failed:[/] {exc}")
+        sys.exit(1)
+    click.echo(render(result, fmt))  # type: ignore[arg-type]
 
 
 @main.command()

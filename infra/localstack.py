@@ -74,6 +74,26 @@ class Stack:
             f"{name}.log",
         )
 
+    def start_archiver(self) -> subprocess.Popen[bytes]:
+        return self._spawn(
+            ["-m", "streams.archiver", "--bootstrap", self.broker.bootstrap], "archiver.log"
+        )
+
+    def archive_url(self, timeout: float = 30) -> str:
+        """The running archiver's query endpoint, once it answers."""
+        address = self.data_dir / "run" / "archive"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if address.exists():
+                url = address.read_text().strip()
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        return url
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.1)
+        raise TimeoutError(f"no archiver answered within {timeout}s")
+
     def start_gateway(self) -> str:
         port = free_port()
         self._spawn(

@@ -1,7 +1,9 @@
-"""``stoa up``: broker, stream worker and gateway under one supervisor.
+"""``stoa up``: broker, archive, stream worker and gateway under one supervisor.
 
-Ctrl-C (or SIGTERM) stops the gateway, then the worker, then the broker, each
-with a deadline, so the whole stack is down within five seconds.
+Start order: broker; restore from the archive if the broker is empty and the
+archive is not; the archiver; the worker; the gateway. Ctrl-C (or SIGTERM)
+stops them in reverse, each with a deadline; the archiver drains the log's
+tail before it exits, since the embedded broker forgets everything.
 """
 
 import asyncio
@@ -12,13 +14,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from api.app import create_app
 from events.admin import ensure_topics
+from events.archive import restore as archive_restore
+from events.archive.migrations import migrate
+from events.archive.store import ClickHouseArchive, connect
 from infra.addresses import bootstrap_file
 from infra.broker import EmbeddedBroker, free_port
 from infra.settings import Settings
@@ -26,8 +33,8 @@ from infra.settings import Settings
 console = Console(stderr=True)
 
 
-def start_worker(
-    settings: Settings, bootstrap: str, log_path: Path | None = None
+def start_child(
+    module: str, settings: Settings, args: list[str], log_path: Path | None = None
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -36,20 +43,25 @@ def start_worker(
     }
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams.worker",
-            "--bootstrap",
-            bootstrap,
-            "--web-port",
-            str(free_port()),
-        ],
+        [sys.executable, "-m", module, *args],
         env=env,
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
     )
+
+
+def start_worker(
+    settings: Settings, bootstrap: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    args = ["--bootstrap", bootstrap, "--web-port", str(free_port())]
+    return start_child("streams.worker", settings, args, log_path)
+
+
+def start_archiver(
+    settings: Settings, bootstrap: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    return start_child("streams.archiver", settings, ["--bootstrap", bootstrap], log_path)
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -63,13 +75,14 @@ def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
         process.wait()
 
 
-class WorkerWatch(threading.Thread):
-    """Restarts the stream worker if it dies, backing off so a crash cannot become a hot loop."""
+class ChildWatch(threading.Thread):
+    """Restarts a child process if it dies, backing off so a crash cannot become a hot loop."""
 
-    def __init__(self, settings: Settings, bootstrap: str, log_path: Path) -> None:
-        super().__init__(daemon=True, name="worker-watch")
-        self._args = (settings, bootstrap, log_path)
-        self.process = start_worker(*self._args)
+    def __init__(self, name: str, start: Callable[[], subprocess.Popen[bytes]]) -> None:
+        super().__init__(daemon=True, name=f"{name}-watch")
+        self.label = name
+        self._start = start
+        self.process = start()
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -78,15 +91,54 @@ class WorkerWatch(threading.Thread):
             if self.process.poll() is None:
                 continue
             code = self.process.returncode
-            console.print(f"[red]stream worker exited ({code}); restarting in {backoff:.0f}s[/]")
+            console.print(f"[red]{self.label} exited ({code}); restarting in {backoff:.0f}s[/]")
             if self._stopping.wait(backoff):
                 return
             backoff = min(backoff * 2, 30.0)
-            self.process = start_worker(*self._args)
+            self.process = self._start()
 
     def stop(self, grace: float) -> None:
         self._stopping.set()
         stop_process(self.process, grace)
+
+
+def restore_if_empty(settings: Settings, bootstrap: str) -> int:
+    """Give an empty broker its log back from the archive, before anything reads the log."""
+    client = connect(settings)
+    try:
+        migrate(client)
+        archive = ClickHouseArchive(client)
+        plan = archive_restore.plan(archive)
+        if plan.total == 0 or not asyncio.run(
+            archive_restore.broker_is_empty(bootstrap, settings.partitions)
+        ):
+            return 0
+        started = time.monotonic()
+        with Progress(
+            "[green]restoring the log from the archive",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("restore", total=plan.total)
+            sent = asyncio.run(
+                archive_restore.restore(
+                    archive,
+                    bootstrap,
+                    settings.partitions,
+                    plan,
+                    lambda n: bar.advance(task, n),
+                )
+            )
+        elapsed = time.monotonic() - started
+        console.print(
+            f"[green]restored[/] {sent} records from the archive in {elapsed:.1f}s "
+            f"({sent / max(elapsed, 1e-9):,.0f}/s)"
+        )
+        return sent
+    finally:
+        client.close()
 
 
 def up(settings: Settings) -> None:
@@ -103,7 +155,18 @@ def up(settings: Settings) -> None:
         console.print(f"[green]broker[/] {bootstrap}")
     bootstrap_file(settings).write_text(bootstrap)
     asyncio.run(ensure_topics(bootstrap, settings.partitions))
-    watch = WorkerWatch(settings, bootstrap, data_dir / "logs" / "worker.log")
+    restore_if_empty(settings, bootstrap)
+    logs = data_dir / "logs"
+    archiver = ChildWatch(
+        "archiver", lambda: start_archiver(settings, bootstrap, logs / "archiver.log")
+    )
+    archiver.start()
+    console.print(
+        f"[green]archiver[/] pid {archiver.process.pid} → {settings.clickhouse_url or 'chDB'}"
+    )
+    watch = ChildWatch(
+        "stream worker", lambda: start_worker(settings, bootstrap, logs / "worker.log")
+    )
     watch.start()
     console.print(f"[green]stream worker[/] pid {watch.process.pid}")
     server = uvicorn.Server(
@@ -125,6 +188,7 @@ def up(settings: Settings) -> None:
     finally:
         started = time.monotonic()
         watch.stop(grace=3.0)
+        archiver.stop(grace=4.0)
         if broker is not None:
             broker.stop()
         with contextlib.suppress(FileNotFoundError):

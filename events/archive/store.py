@@ -1,0 +1,65 @@
+"""Where the archive lives: embedded chDB under the data dir, or a ClickHouse server.
+
+Both are reached through clickhouse-connect, so the DDL, inserts and queries
+are the same. chDB allows one engine per directory per process; while the
+stack runs, the archiver owns it and other processes query through the
+archiver (``events.archive.remote``).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from events.archive.rows import COLUMNS
+from infra.settings import Settings
+
+TABLE = "stoa.events"
+
+
+@dataclass(frozen=True)
+class Result:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+class Archive(Protocol):
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result: ...
+
+
+def chdb_path(settings: Settings) -> Path:
+    return (Path(settings.data_dir) / "clickhouse").resolve()
+
+
+def connect(settings: Settings) -> Client:
+    """A client for the configured archive (``STOA_CLICKHOUSE_URL`` or chDB)."""
+    if settings.clickhouse_url:
+        return clickhouse_connect.get_client(dsn=settings.clickhouse_url)
+    path = chdb_path(settings)
+    path.mkdir(parents=True, exist_ok=True)
+    return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+
+
+class ClickHouseArchive:
+    """The archive through a client this process owns."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
+        result = self.client.query(sql, parameters=parameters)
+        return Result(tuple(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def raw_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Sequence[Any]]:
+        """Rows with String columns as bytes: restore needs the records' exact bytes."""
+        result = self.client.query(sql, parameters=parameters, query_formats={"String": "bytes"})
+        return list(result.result_rows)
+
+    def insert(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.client.insert(TABLE, rows, column_names=list(COLUMNS))
+
+    def close(self) -> None:
+        self.client.close()
