@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-BENCHMARKS = {"commands": "bench.commands", "presence": "bench.presence"}
+BENCHMARKS = {"commands": "bench.commands", "presence": "bench.presence", "mixer": "bench.mixer"}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 console = Console()

@@ -1,0 +1,163 @@
+"""A room's server-side mix: every speaker's Opus in, one Opus packet per 20 ms out.
+
+Encode once: the room's mixed stream is encoded here exactly once, and every
+listener path (relays, WebSocket, HLS, WHEP) forwards these packets.
+
+Per tick the cost is one decode per speaker who has audio due and one encode;
+speakers who are silent (DTX), absent, not yet started or muted cost nothing.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from media.jitter import LOST, JitterBuffer
+from media.limiter import Limiter, dbfs
+from media.opus import FRAME_SAMPLES, OpusDecoder, OpusEncoder
+
+
+@dataclass(frozen=True)
+class MixedFrame:
+    """One 20 ms frame of the room's mix, encoded.
+
+    ``seq`` counts ticks from 0, +1 per frame, unbounded (RTP senders take
+    it modulo 2**16; the RTP timestamp is ``seq * 960`` modulo 2**32).
+
+    ``capture_us`` is when this audio was captured, on the clock of the
+    ``capture_us`` given to ``push``: the latest capture time among the frames
+    mixed; on a tick where nobody spoke, the clock minus the capture-to-mix
+    delay seen at the last tick with speech (0 before anyone spoke), so it
+    stays on the same footing. It can step back when that delay grows, e.g.
+    when the first speaker starts.
+
+    ``levels`` holds the dBFS (``media.limiter.dbfs``) of each speaker who
+    produced audio this frame (decoded or concealed), before mixing; feed it
+    to ``media.activity.ActivityTracker``.
+    """
+
+    seq: int
+    capture_us: int
+    packet: bytes
+    levels: dict[str, float]
+
+
+@dataclass
+class _Speaker:
+    jitter: JitterBuffer
+    decoder: OpusDecoder = field(default_factory=OpusDecoder)
+    muted: bool = False
+
+
+def _wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+class RoomMixer:
+    """Mixes one room. Not thread-safe: never call two of its methods at once.
+
+    ``tick`` is driven by the caller's 20 ms clock; ``push`` may be called any
+    number of times between ticks, in any order, as packets arrive. PyAV
+    releases the GIL inside libopus, so ``tick`` may run in a worker thread
+    (``asyncio.to_thread``) provided no ``push`` for this room runs meanwhile.
+    ``clock_us`` must read the same clock as the ``capture_us`` given to
+    ``push`` (by default wall-clock microseconds since the Unix epoch).
+    """
+
+    def __init__(
+        self,
+        bitrate: int = 64000,
+        jitter_frames: int = 3,
+        *,
+        clock_us: Callable[[], int] = _wall_clock_us,
+    ) -> None:
+        self._jitter_frames = jitter_frames
+        self._encoder = OpusEncoder(bitrate)
+        self._limiter = Limiter()
+        self._speakers: dict[str, _Speaker] = {}
+        self._mix = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        self._seq = 0
+        self._clock_us = clock_us
+        self._delay_us = 0  # clock minus capture time at the last tick with speech
+
+    def add_speaker(self, speaker_id: str, *, muted: bool = False) -> None:
+        """Start mixing a speaker. Adding one already present changes nothing."""
+        if speaker_id not in self._speakers:
+            self._speakers[speaker_id] = _Speaker(JitterBuffer(self._jitter_frames), muted=muted)
+
+    def remove_speaker(self, speaker_id: str) -> None:
+        """Stop mixing a speaker and drop their buffered audio. Unknown ids are ignored."""
+        self._speakers.pop(speaker_id, None)
+
+    def set_muted(self, speaker_id: str, muted: bool) -> None:
+        """Mute or unmute from the next tick on. Raises ``KeyError`` for an unknown speaker.
+
+        Muting drops what is buffered and every packet pushed while muted.
+        Unmuting starts a fresh decoder, so the first frames after unmute are not
+        decoded against stale state; the speaker is heard again once their
+        jitter buffer has primed (``jitter_frames`` frames).
+        """
+        speaker = self._speakers[speaker_id]
+        if muted == speaker.muted:
+            return
+        speaker.muted = muted
+        speaker.jitter.reset()
+        if not muted:
+            speaker.decoder = OpusDecoder()
+
+    def push(
+        self, speaker_id: str, seq: int, timestamp: int, payload: bytes, capture_us: int
+    ) -> None:
+        """Buffer one RTP packet of a speaker's Opus track.
+
+        Packets of muted or unknown speakers (e.g. a straggler after
+        ``remove_speaker``) are dropped.
+        """
+        speaker = self._speakers.get(speaker_id)
+        if speaker is not None and not speaker.muted:
+            speaker.jitter.push(seq, timestamp, payload, capture_us)
+
+    def tick(self) -> MixedFrame:
+        """Mix and encode the next 20 ms: call exactly once per 20 ms of the caller's clock."""
+        mix = self._mix
+        mix.fill(0.0)
+        levels: dict[str, float] = {}
+        latest_capture: int | None = None
+        for speaker_id, speaker in self._speakers.items():
+            if speaker.muted:
+                continue
+            due = speaker.jitter.pop()
+            if due is None:
+                continue
+            if due is LOST:
+                pcm = speaker.decoder.conceal()
+            else:
+                try:
+                    pcm = speaker.decoder.decode(due)
+                except av.error.FFmpegError:
+                    pcm = speaker.decoder.conceal()  # a corrupt packet is a lost one
+                capture = speaker.jitter.last_capture_us
+                if capture is not None and (latest_capture is None or capture > latest_capture):
+                    latest_capture = capture
+            mix += pcm
+            levels[speaker_id] = dbfs(pcm)
+        packet = self._encoder.encode(self._limiter.process(mix))
+        now = self._clock_us()
+        if latest_capture is not None:
+            self._delay_us = now - latest_capture
+            capture_us = latest_capture
+        else:
+            capture_us = now - self._delay_us
+        frame = MixedFrame(self._seq, capture_us, packet, levels)
+        self._seq += 1
+        return frame
+
+    def speaker_ids(self) -> tuple[str, ...]:
+        """Speakers being mixed, in the order they were added."""
+        return tuple(self._speakers)
+
+    def decoded_frames(self, speaker_id: str) -> int:
+        """Decodes plus concealments run for a speaker since their decoder was made."""
+        return self._speakers[speaker_id].decoder.frames
