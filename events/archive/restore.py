@@ -99,14 +99,14 @@ async def restore(
     sent = 0
     try:
         for topic, partition in restore_plan.partitions:
-            last = -1
+            after = 0
             while True:
                 rows = archive.raw_rows(
                     "SELECT offset, key, payload, toUnixTimestamp64Milli(produced_at) "
                     "FROM stoa.events FINAL WHERE record = 1 AND topic = {t:String} "
-                    "AND partition = {p:UInt32} AND offset > {after:UInt64} "
+                    "AND partition = {p:UInt32} AND offset >= {after:UInt64} "
                     "ORDER BY offset LIMIT {page:UInt32}",
-                    {"t": topic, "p": partition, "after": last, "page": PAGE},
+                    {"t": topic, "p": partition, "after": after, "page": PAGE},
                 )
                 if not rows:
                     break
@@ -122,7 +122,7 @@ async def restore(
                 ]
                 for future in futures:
                     await future
-                last = int(rows[-1][0])
+                after = int(rows[-1][0]) + 1
                 sent += len(rows)
                 progress(len(rows))
     finally:
