@@ -10,7 +10,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-BENCHMARKS = {"commands": "bench.commands", "presence": "bench.presence", "mixer": "bench.mixer"}
+BENCHMARKS = {
+    "commands": "bench.commands",
+    "presence": "bench.presence",
+    "mixer": "bench.mixer",
+    "archive": "bench.archive",
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 console = Console()

@@ -13,11 +13,12 @@ collapses and a different record never does.
 """
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import orjson
 
 COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -123,7 +124,7 @@ def _member_row(
         _text(doc.get("actor_id")),
         _seq(doc.get("seq")),
         _time(doc, produced),
-        json.dumps(doc.get("data", {}), separators=(",", ":")),
+        orjson.dumps(doc.get("data", {})).decode(),
         record.topic,
         record.partition,
         record.offset,
@@ -140,8 +141,8 @@ def rows_of(record: KafkaRecord, ingested: datetime) -> list[tuple[Any, ...]]:
     produced = datetime.fromtimestamp(record.timestamp / 1000, UTC)
     key = (record.key or b"").decode("utf-8", "replace")
     try:
-        doc = json.loads(record.value) if record.value else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = orjson.loads(record.value) if record.value else None
+    except orjson.JSONDecodeError:
         doc = None
     if not isinstance(doc, dict):
         return [
@@ -176,7 +177,7 @@ def rows_of(record: KafkaRecord, ingested: datetime) -> list[tuple[Any, ...]]:
         _text(doc.get("actor_id")),
         _seq(doc.get("seq")) if envelope else None,
         _time(doc, produced),
-        json.dumps(data, separators=(",", ":")),
+        orjson.dumps(data).decode(),
         record.topic,
         record.partition,
         record.offset,

@@ -1,0 +1,184 @@
+"""Archive: sink throughput into chDB on one core, event-to-queryable lag, restore rate.
+
+1. Throughput: 200,000 events wait on the log; the archiver starts pinned to one
+   CPU (the broker on the other); the rate is taken from the moment it
+   answers queries (chDB open, schema migrated) until every event is
+   queryable, in wall time and per CPU-second of the archiver process.
+2. Lag: with the archiver caught up, 2,000 events/s for 15 s on one partition;
+   a poller asks "how many are queryable" every 20 ms, and each event's lag is
+   the first poll that saw it minus its send time.
+3. Restore: the archive (about 230,000 records) is republished into a fresh,
+   empty broker, as ``stoa up`` does after a restart.
+"""
+
+import asyncio
+import os
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench.stats import percentile
+from events.admin import ensure_topics
+from events.archive import restore as archive_restore
+from events.archive.migrations import migrate
+from events.archive.remote import RemoteArchive
+from events.archive.store import ClickHouseArchive, connect
+from infra.broker import EmbeddedBroker
+from infra.localstack import Stack
+from infra.settings import Settings
+from schemas import events as e
+
+PARTITIONS = 4
+
+
+def _payloads(count: int, room_of: Any) -> list[tuple[str, bytes]]:
+    now = datetime.now(UTC)
+    out = []
+    for i in range(count):
+        room = room_of(i)
+        event = e.HandRaised(
+            event_id=uuid.uuid4(),
+            room_id=room,
+            actor_id=f"u{i}",
+            seq=i + 1,
+            occurred_at=now,
+            data=e.UserData(user_id=f"u{i}"),
+        )
+        out.append((room, event.model_dump_json().encode()))
+    return out
+
+
+async def _produce(bootstrap: str, payloads: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send("stoa.room-events", v, key=k.encode()) for k, v in payloads]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _count(archive: RemoteArchive, where: str = "1") -> int:
+    return int(archive.query(f"SELECT count() FROM stoa.events WHERE {where}").rows[0][0])
+
+
+def _throughput(stack: Stack, total: int) -> tuple[RemoteArchive, dict[str, Any]]:
+    payloads = _payloads(total, lambda i: f"room-{i % 500}")
+    asyncio.run(_produce(stack.broker.bootstrap, payloads))
+    archiver = stack.start_archiver()
+    os.sched_setaffinity(archiver.pid, {0})
+    archive = RemoteArchive(stack.archive_url())
+    started, start_cpu = time.perf_counter(), _cpu_seconds(archiver.pid)
+    seen = 0
+    while seen < total:
+        time.sleep(0.02)
+        seen = _count(archive)
+    elapsed = time.perf_counter() - started
+    cpu = _cpu_seconds(archiver.pid) - start_cpu
+    done = total
+    return archive, {
+        "sink_events": done,
+        "sink_events_per_s": round(done / elapsed),
+        "sink_events_per_cpu_s": round(done / max(cpu, 1e-9)),
+        "sink_archiver_cpu_share": round(cpu / elapsed, 2),
+    }
+
+
+def _lag(stack: Stack, archive: RemoteArchive, rate: int, seconds: float) -> dict[str, Any]:
+    count = int(rate * seconds)
+    payloads = _payloads(count, lambda i: "lag-room")
+    sent_at: list[float] = [0.0] * count
+    seen_at: list[float] = [0.0] * count
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=stack.broker.bootstrap, acks="all", enable_idempotence=False
+        )
+        await producer.start()
+        started = time.perf_counter()
+        for i, (key, value) in enumerate(payloads):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[i] = time.perf_counter()
+            await producer.send("stoa.room-events", value, key=key.encode())
+        await producer.flush()
+        await producer.stop()
+
+    done = threading.Event()
+
+    def poll() -> None:
+        marked = 0
+        while marked < count:
+            visible = _count(archive, "room_id = 'lag-room'")
+            now = time.perf_counter()
+            for i in range(marked, min(visible, count)):
+                seen_at[i] = now
+            marked = max(marked, min(visible, count))
+            time.sleep(0.02)
+        done.set()
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    asyncio.run(produce())
+    done.wait(timeout=60)
+    lags = [(s - t) * 1000 for s, t in zip(seen_at, sent_at, strict=True) if s > 0]
+    return {
+        "lag_events": len(lags),
+        "lag_rate_per_s": rate,
+        "lag_p50_ms": round(percentile(lags, 50), 1),
+        "lag_p99_ms": round(percentile(lags, 99), 1),
+        "lag_max_ms": round(max(lags), 1),
+    }
+
+
+def _restore(data_dir: Path) -> dict[str, Any]:
+    settings = Settings(data_dir=data_dir)
+    client = connect(settings)
+    migrate(client)
+    archive = ClickHouseArchive(client)
+    plan = archive_restore.plan(archive)
+    broker = EmbeddedBroker().start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap, PARTITIONS))
+        started = time.perf_counter()
+        sent = asyncio.run(archive_restore.restore(archive, broker.bootstrap, PARTITIONS, plan))
+        elapsed = time.perf_counter() - started
+    finally:
+        broker.stop()
+        client.close()
+    return {"restore_records": sent, "restore_per_s": round(sent / elapsed)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    total = 50_000 if quick else 200_000
+    with tempfile.TemporaryDirectory(prefix="stoa-bench-archive-") as tmp:
+        stack = Stack(data_dir=Path(tmp)).start_broker()
+        if stack.broker.pid:
+            os.sched_setaffinity(stack.broker.pid, {1})
+        try:
+            asyncio.run(ensure_topics(stack.broker.bootstrap, PARTITIONS))
+            archive, figures = _throughput(stack, total)
+            figures |= _lag(stack, archive, rate=2000, seconds=5 if quick else 15)
+        finally:
+            stack.stop()
+        figures |= _restore(Path(tmp))
+    return figures
