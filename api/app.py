@@ -15,16 +15,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.auth import Authenticator
 from api.bus import CommandBus
+from api.media import page_router as media_page_router
+from api.media import router as media_router
 from api.metrics import GatewayMetrics
 from api.presence import PresenceBatcher
 from api.problems import Problem
 from api.ratelimit import RateLimiter
 from api.readmodel import RoomReadModel
 from api.rooms import router as rooms_router
-from api.views import DevTokenBody, TokenOut
+from api.views import DevTokenBody, RoomView, TokenOut
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from infra.settings import Settings
+from media.plane import MediaPlane
 
 STATIC = Path(__file__).parent / "static"
 
@@ -55,6 +58,28 @@ class RequestTiming:
             self.metrics.requests.labels(route, str(status)).observe(time.perf_counter() - started)
 
 
+def _media_plane(
+    app: FastAPI, bootstrap: str, producer: LogProducer, rooms: RoomReadModel
+) -> MediaPlane:
+    """The SFU, mixers and listeners run in the gateway process (``stoa up`` runs them)."""
+    metrics: GatewayMetrics = app.state.metrics
+
+    def view(room_id: str) -> dict[str, object] | None:
+        state = rooms.rooms.get(room_id)
+        if state is None:
+            return None
+        return RoomView.of(state, rooms.listener_counts(room_id)).model_dump(mode="json")
+
+    return MediaPlane(
+        bootstrap,
+        producer,
+        state=rooms.rooms.get,
+        view=view,
+        observe_enforcement=lambda action, s: metrics.media_enforcement.labels(action).observe(s),
+        observe_tick=metrics.media_tick.observe,
+    )
+
+
 def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,10 +91,13 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         await rooms.start()
         app.state.bus, app.state.rooms = bus, rooms
         app.state.presence = PresenceBatcher(producer)
+        app.state.media = media = _media_plane(app, bootstrap, producer, rooms)
+        await media.start()
         gc.freeze()  # long-lived startup objects leave the collector's view: shorter pauses
         try:
             yield
         finally:
+            await media.stop()
             await rooms.stop()
             await bus.stop()
             await producer.stop()
@@ -86,6 +114,8 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     app.state.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     problems.install(app)
     app.include_router(rooms_router)
+    app.include_router(media_router)
+    app.include_router(media_page_router)
 
     app.add_middleware(RequestTiming, metrics=app.state.metrics)
 

@@ -1,0 +1,213 @@
+"""Media routes: WHIP (speakers), WHEP and WebSocket (listeners), and the media page.
+
+Every route authorizes twice: the media token (audience ``stoa-media``, its
+``room`` claim must name this room) says who the caller is and what they were
+when they joined; the gateway's read model says what they are now. A speaker
+demoted after joining cannot publish with their old token, and a removed
+listener cannot listen. Refusals are RFC 9457 problems, also on the WebSocket
+(as the HTTP response to the upgrade request).
+"""
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from api.auth import MEDIA_AUDIENCE, Authenticator
+from api.problems import MEDIA_TYPE, TITLES, Problem
+from api.readmodel import RoomReadModel
+from media.peer import OfferError
+from media.plane import MediaPlane
+from projections.room import RoomState
+
+router = APIRouter(prefix="/v1/rooms", tags=["media"])
+page_router = APIRouter()
+
+SDP = "application/sdp"
+STAGE_ROLES = frozenset({"host", "cohost", "speaker"})
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class Grant:
+    user_id: str
+    role: str
+
+
+def _plane(app: Any) -> MediaPlane:
+    plane: MediaPlane = app.state.media
+    return plane
+
+
+def _grant(app: Any, room_id: str, token: str) -> Grant:
+    if not token:
+        raise Problem(401, "not_authenticated", "Send the media token returned by join.")
+    auth: Authenticator = app.state.auth
+    claims = auth.verify(token, MEDIA_AUDIENCE)
+    if claims.get("room") != room_id:
+        raise Problem(403, "wrong_room", "This media token was issued for another room.")
+    return Grant(str(claims["sub"]), str(claims.get("role", "listener")))
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _room_for(app: Any, room_id: str, grant: Grant) -> RoomState:
+    """The room now: it exists, is live, and has not removed the caller."""
+    rooms: RoomReadModel = app.state.rooms
+    state = rooms.rooms.get(room_id)
+    if state is None:
+        raise Problem(404, "room_not_found", f"Room {room_id} does not exist.")
+    if state.role_of(grant.user_id) == "removed":
+        raise Problem(403, "removed", "You were removed from this room.")
+    if state.status != "live":
+        why = "has ended" if state.status == "ended" else "has not started yet"
+        raise Problem(409, f"room_{state.status}", f"This room {why}.")
+    return state
+
+
+async def _offer(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != SDP:
+        raise Problem(415, "unsupported_media_type", f"Send the SDP offer as {SDP}.")
+    body = await request.body()
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        raise Problem(422, "bad_offer", "The SDP offer is not UTF-8 text.") from exc
+
+
+def _answer(sdp: str, location: str) -> Response:
+    return Response(
+        sdp, status_code=201, media_type=SDP, headers={"Location": location, "ETag": '"1"'}
+    )
+
+
+@router.post("/{room_id}/whip", status_code=201, response_class=Response)
+async def publish(room_id: str, request: Request) -> Response:
+    """Publish one Opus track (RFC 9725). Speaker token; the caller must be on stage now."""
+    grant = _grant(request.app, room_id, _bearer(request))
+    state = _room_for(request.app, room_id, grant)
+    if grant.role not in STAGE_ROLES or not state.on_stage(grant.user_id):
+        raise Problem(
+            403, "not_on_stage", "Only the host, co-hosts and speakers can publish audio; "
+            "if you were just invited to speak, join again for a speaker token.",
+        )  # fmt: skip
+    offer = await _offer(request)
+    plane = _plane(request.app)
+    try:
+        session = await plane.sfu.publish(
+            room_id, grant.user_id, offer, muted=grant.user_id in state.muted_ids
+        )
+    except OfferError as exc:
+        raise Problem(422, "bad_offer", f"The SDP offer cannot be served: {exc}.") from exc
+    for event in plane.enforcer.replay(room_id, grant.user_id, state.version):
+        await plane.enforcer.apply(event, only_user=grant.user_id)
+    if session.closed.is_set():  # an event newer than the read model took the stage away
+        raise Problem(403, "not_on_stage", "You are no longer on stage in this room.")
+    return _answer(session.answer, f"/v1/rooms/{room_id}/whip/{session.id}")
+
+
+@router.delete("/{room_id}/whip/{session_id}", status_code=204, response_class=Response)
+async def unpublish(room_id: str, session_id: str, request: Request) -> Response:
+    """End a WHIP session (the Location of the publish answer)."""
+    grant = _grant(request.app, room_id, _bearer(request))
+    sfu = _plane(request.app).sfu
+    session = sfu.sessions.get(session_id)
+    if session is None or session.room_id != room_id or session.user_id != grant.user_id:
+        raise Problem(404, "session_not_found", "There is no such publishing session of yours.")
+    await sfu.end(session_id, "deleted by the speaker")
+    return Response(status_code=204)
+
+
+@router.post("/{room_id}/whep", status_code=201, response_class=Response)
+async def play(room_id: str, request: Request, mixing: str = "server") -> Response:
+    """Receive the room over WebRTC: the mix, or with ``mixing=client`` one track per speaker."""
+    grant = _grant(request.app, room_id, _bearer(request))
+    _room_for(request.app, room_id, grant)
+    if mixing not in ("server", "client"):
+        raise Problem(422, "bad_mixing", "mixing is 'server' (one mixed track) or 'client'.")
+    offer = await _offer(request)
+    try:
+        session = await _plane(request.app).whep.serve(
+            room_id, grant.user_id, offer, client_mixing=mixing == "client"
+        )
+    except OfferError as exc:
+        raise Problem(422, "bad_offer", f"The SDP offer cannot be served: {exc}.") from exc
+    return _answer(session.answer, f"/v1/rooms/{room_id}/whep/{session.id}")
+
+
+@router.delete("/{room_id}/whep/{session_id}", status_code=204, response_class=Response)
+async def stop_playing(room_id: str, session_id: str, request: Request) -> Response:
+    grant = _grant(request.app, room_id, _bearer(request))
+    whep = _plane(request.app).whep
+    session = whep.sessions.get(session_id)
+    if session is None or session.room_id != room_id or session.user_id != grant.user_id:
+        raise Problem(404, "session_not_found", "There is no such listening session of yours.")
+    await whep.end(session_id)
+    return Response(status_code=204)
+
+
+def _denial(websocket: WebSocket, problem: Problem) -> JSONResponse:
+    body = {
+        "type": f"/problems/{problem.code}",
+        "title": TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": websocket.url.path,
+        "code": problem.code,
+    }
+    return JSONResponse(body, status_code=problem.status, media_type=MEDIA_TYPE)
+
+
+@router.websocket("/{room_id}/listen")
+async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
+    """The room's mix as binary Opus records, and its state as JSON text (CONTRACT.md)."""
+    try:
+        grant = _grant(websocket.app, room_id, token)
+        _room_for(websocket.app, room_id, grant)
+    except Problem as problem:
+        await websocket.send_denial_response(_denial(websocket, problem))
+        return
+    await websocket.accept()
+    hubs = _plane(websocket.app).hubs
+    hub = hubs.open(room_id)
+    listener = hub.add_ws_listener(grant.user_id)
+
+    async def forward() -> None:
+        while (message := await listener.queue.get()) is not None:
+            if isinstance(message, bytes):
+                await websocket.send_bytes(message)
+            else:
+                await websocket.send_text(message)
+
+    async def until_disconnect() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_disconnect())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
+        hub.remove_ws_listener(listener)
+        hubs.release(room_id)
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+@page_router.get("/media", include_in_schema=False)
+async def media_page() -> FileResponse:
+    """Speak (WHIP) and listen (WHEP) from a browser, by hand."""
+    return FileResponse(STATIC / "media.html", media_type="text/html")

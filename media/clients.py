@@ -1,0 +1,220 @@
+"""Python clients of the media plane: a WHIP publisher, a WHEP receiver, a WebSocket listener.
+
+Not used by the server. Benchmarks and tests drive the SFU with them (as
+bots would): the publisher sends pre-encoded Opus packets (no encode per
+client, so one process can play many speakers), and the WHEP receiver counts
+packets through ``OpusTap`` instead of decoding them.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import av
+import numpy as np
+import numpy.typing as npt
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from media.listen import OpusRecord, decode_message
+from media.opus import FRAME_SAMPLES, SAMPLE_RATE, OpusEncoder
+from media.peer import close_quietly, new_peer_connection, prefer_opus
+from media.tracks import OpusTap, PacketTrack, opus_packet, tap
+
+SDP = "application/sdp"
+
+
+class MediaRefused(RuntimeError):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def read_pcm(path: str) -> npt.NDArray[np.float32]:
+    """Any audio file as 48 kHz mono float32 (PyAV resamples)."""
+    out: list[npt.NDArray[np.float32]] = []
+    with av.open(path) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        for frame in container.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                out.append(resampled.to_ndarray().reshape(-1).astype(np.float32))
+        for resampled in resampler.resample(None):
+            out.append(resampled.to_ndarray().reshape(-1).astype(np.float32))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def encode_packets(
+    pcm: npt.NDArray[np.float32], bitrate: int = 32000, silence_dbfs: float | None = None
+) -> list[bytes | None]:
+    """20 ms Opus packets of ``pcm``; with ``silence_dbfs``, quiet frames become ``None``.
+
+    ``None`` stands for a frame a DTX sender would not send: the publisher
+    skips it and the next packet's timestamp jumps, as with real DTX.
+    """
+    encoder = OpusEncoder(bitrate, application="voip")
+    frames = len(pcm) // FRAME_SAMPLES
+    packets: list[bytes | None] = []
+    for i in range(frames):
+        chunk = pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+        packet = encoder.encode(chunk)
+        if silence_dbfs is not None:
+            rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2)) + 1e-12)
+            if 20 * np.log10(rms) < silence_dbfs:
+                packets.append(None)
+                continue
+        packets.append(packet)
+    return packets
+
+
+async def _exchange(http: aiohttp.ClientSession, url: str, token: str, sdp: str) -> tuple[str, str]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": SDP}
+    async with http.post(url, data=sdp, headers=headers) as response:
+        body = await response.text()
+        if response.status != 201:
+            raise MediaRefused(response.status, body)
+        return body, response.headers["Location"]
+
+
+async def _gathered_offer(pc: RTCPeerConnection) -> str:
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc.localDescription.sdp
+
+
+@dataclass
+class Publisher:
+    """One speaker: a WHIP session sending a loop of pre-encoded packets."""
+
+    pc: RTCPeerConnection
+    track: PacketTrack
+    location: str
+    packets: Sequence[bytes | None]
+    position: int = 0
+    pts: int = 0
+
+    def step(self) -> None:
+        """Send the next 20 ms (or nothing, for a DTX gap); called by a shared clock."""
+        payload = self.packets[self.position % len(self.packets)]
+        self.position += 1
+        if payload is not None:
+            self.track.push(opus_packet(payload, self.pts))
+        self.pts += FRAME_SAMPLES
+
+
+async def publish(
+    http: aiohttp.ClientSession, whip_url: str, token: str, packets: Sequence[bytes | None]
+) -> Publisher:
+    pc = new_peer_connection()
+    track = PacketTrack()
+    prefer_opus(pc.addTransceiver(track, direction="sendonly"))
+    answer, location = await _exchange(http, whip_url, token, await _gathered_offer(pc))
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return Publisher(pc, track, location, packets)
+
+
+async def unpublish(http: aiohttp.ClientSession, base_url: str, token: str, p: Publisher) -> None:
+    with contextlib.suppress(aiohttp.ClientError):
+        await http.delete(base_url + p.location, headers={"Authorization": f"Bearer {token}"})
+    await close_quietly(p.pc)
+
+
+async def pace(publishers: Sequence[Publisher], seconds: float) -> None:
+    """Step every publisher every 20 ms for ``seconds`` (one clock for all of them)."""
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    end = next_at + seconds
+    while next_at < end:
+        for publisher in publishers:
+            publisher.step()
+        next_at += FRAME_SAMPLES / SAMPLE_RATE
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+
+@dataclass
+class Receiver:
+    """A WHEP listener that counts the packets it receives without decoding them."""
+
+    pc: RTCPeerConnection
+    location: str
+    taps: list[OpusTap] = field(default_factory=list)
+    arrivals: list[int] = field(default_factory=list)
+
+    @property
+    def packets(self) -> int:
+        return sum(t.packets for t in self.taps)
+
+
+async def receive(
+    http: aiohttp.ClientSession,
+    whep_url: str,
+    token: str,
+    keep_arrivals: bool = False,
+    tracks: int = 1,
+) -> Receiver:
+    """A WHEP session; ``tracks`` > 1 asks for client-side mixing (one track per speaker)."""
+    pc = new_peer_connection()
+    receiver = Receiver(pc, "")
+
+    def sink(seq: int, timestamp: int, payload: bytes, arrival_us: int) -> None:
+        if keep_arrivals:
+            receiver.arrivals.append(arrival_us)
+
+    for _ in range(tracks):
+        transceiver = pc.addTransceiver("audio", direction="recvonly")
+        prefer_opus(transceiver)
+        receiver.taps.append(tap(transceiver.receiver, sink))
+    url = whep_url + ("?mixing=client" if tracks > 1 else "")
+    answer, receiver.location = await _exchange(http, url, token, await _gathered_offer(pc))
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return receiver
+
+
+@dataclass
+class Heard:
+    """One Opus record as a WebSocket listener got it."""
+
+    record: OpusRecord
+    received_us: int
+
+
+@dataclass
+class WsListener:
+    """Collects what ``GET /listen`` sends: Opus records and JSON texts."""
+
+    heard: list[Heard] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, http: aiohttp.ClientSession, url: str) -> None:
+        try:
+            async with http.ws_connect(url, max_msg_size=0) as ws:
+                async for message in ws:
+                    now = time.time_ns() // 1000
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        self.heard.extend(Heard(r, now) for r in decode_message(message.data))
+                    elif message.type == aiohttp.WSMsgType.TEXT:
+                        self.texts.append(message.data)
+        finally:
+            self.closed.set()
+
+
+def decode_records(records: Sequence[OpusRecord]) -> npt.NDArray[np.float32]:
+    """The listener's audio: records decoded in ``seq`` order, gaps filled with silence."""
+    decoder = av.CodecContext.create("libopus", "r")
+    decoder.sample_rate = SAMPLE_RATE
+    decoder.layout = "mono"
+    ordered = sorted(records, key=lambda r: r.seq)
+    out: list[npt.NDArray[np.float32]] = []
+    previous: int | None = None
+    for record in ordered:
+        if previous is not None and record.seq > previous + 1:
+            out.append(np.zeros((record.seq - previous - 1) * FRAME_SAMPLES, dtype=np.float32))
+        previous = record.seq
+        for frame in decoder.decode(av.Packet(record.payload)):
+            samples = frame.to_ndarray().reshape(-1)
+            if samples.dtype != np.float32:
+                samples = samples.astype(np.float32) / 32768.0
+            out.append(samples.astype(np.float32))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

@@ -1,0 +1,47 @@
+"""The media plane of one process: room hubs, WHIP, WHEP, enforcement and the journal.
+
+One object to start and stop from the gateway's lifespan. Rooms must be
+routed to one media process (sticky by room id) when several run: a room's
+mix is made where its speakers publish.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from events.producer import LogProducer
+from media.enforcement import Enforcer, Observe
+from media.journal import MediaEventLog
+from media.room import RoomHubs, RoomServices
+from media.sfu import Sfu
+from media.whep import WhepServer
+from projections.room import RoomState
+
+
+class MediaPlane:
+    def __init__(
+        self,
+        bootstrap: str,
+        producer: LogProducer,
+        state: Callable[[str], RoomState | None],
+        view: Callable[[str], dict[str, Any] | None],
+        observe_enforcement: Observe = lambda action, seconds: None,
+        observe_tick: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
+        self.journal = MediaEventLog(producer)
+        self.hubs = RoomHubs(RoomServices(state, view, self.journal, observe_tick))
+        self.sfu = Sfu(self.hubs)
+        self.whep = WhepServer(self.hubs)
+        self.enforcer = Enforcer(
+            bootstrap, producer, self.hubs, self.sfu, self.whep, observe_enforcement
+        )
+
+    async def start(self) -> None:
+        self.journal.start()
+        await self.enforcer.start()
+
+    async def stop(self) -> None:
+        await self.enforcer.stop()
+        await self.sfu.close()
+        await self.whep.close()
+        await self.hubs.close()
+        await self.journal.stop()

@@ -1,0 +1,124 @@
+"""Encoded audio in and out of aiortc, without aiortc's decoder or encoder.
+
+aiortc decodes every received track in a thread per receiver and encodes
+every sent frame per sender. The SFU wants neither: the mixer decodes each
+speaker exactly once itself, and every listener receives the room's one
+encoding. Two small objects change that, and nothing else of aiortc:
+
+* ``OpusTap`` turns the receiver aiortc created for a speaker's transceiver
+  into one that hands each RTP packet's Opus payload to a callback the moment
+  it arrives, skipping aiortc's jitter buffer (its 4-packet prefetch would add
+  80 ms; the mixer has its own) and its decoder thread.
+* ``PacketTrack`` is a track whose ``recv()`` returns ``av.Packet``s: aiortc's
+  sender then only packetizes them (``Encoder.pack``), never encodes.
+"""
+
+import asyncio
+import fractions
+import time
+from collections.abc import Callable
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtp import RtpPacket
+
+OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+
+PacketSink = Callable[[int, int, bytes, int], None]
+"""Receives ``(rtp_seq, rtp_timestamp, opus_payload, arrival_us)`` for each packet."""
+
+
+class OpusTap(RTCRtpReceiver):
+    """An aiortc receiver that forwards Opus payloads instead of decoding them.
+
+    Install it with ``tap(receiver, sink)`` on the receiver aiortc made while
+    applying the remote offer (before the connection starts). aiortc builds its
+    receivers itself, so the instance's class is switched to this subclass;
+    the subclass adds attributes but no slots, which makes the switch safe.
+    Receiver reports (RTCP RR) are not sent: the SFU does not feed aiortc's
+    private statistics; browsers need no RR to keep sending audio.
+    """
+
+    sink: PacketSink
+    opus_types: frozenset[int]
+    packets: int
+    octets: int
+
+    async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
+        self.opus_types = frozenset(
+            c.payloadType
+            for c in parameters.codecs
+            if c.mimeType.lower() == "audio/opus" and c.payloadType is not None
+        )
+        await super().receive(parameters)
+        # super() started aiortc's decoder thread; nothing will ever reach it,
+        # so stop it now rather than keep one idle thread per speaker.
+        self._handle_disconnect()
+
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not self._enabled or packet.payload_type not in self.opus_types or not packet.payload:
+            return
+        self.packets += 1
+        self.octets += len(packet.payload)
+        # Opus RTP payloads are the Opus packets themselves (RFC 7587): no depayloading.
+        self.sink(packet.sequence_number, packet.timestamp, packet.payload, time.time_ns() // 1000)
+
+
+def tap(receiver: RTCRtpReceiver, sink: PacketSink) -> OpusTap:
+    receiver.__class__ = OpusTap
+    assert isinstance(receiver, OpusTap)
+    receiver.sink = sink
+    receiver.opus_types = frozenset()
+    receiver.packets = 0
+    receiver.octets = 0
+    return receiver
+
+
+class PacketTrack(MediaStreamTrack):
+    """An audio track fed with already-encoded Opus packets (one per 20 ms).
+
+    The queue is short: a listener whose sender falls behind loses the oldest
+    packets rather than hearing the room later and later.
+    """
+
+    kind = "audio"
+
+    def __init__(self, depth: int = 25, track_id: str | None = None) -> None:
+        super().__init__()
+        if track_id is not None:
+            self._id = track_id
+        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=depth)
+        self.dropped = 0
+
+    def push(self, packet: av.Packet) -> None:
+        if self.readyState != "live":
+            return
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(packet)
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            if self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+
+def opus_packet(payload: bytes, pts: int) -> av.Packet:
+    """An ``av.Packet`` aiortc's Opus encoder will ``pack``: ``pts`` in 48 kHz samples."""
+    packet = av.Packet(payload)
+    packet.pts = pts
+    packet.time_base = OPUS_TIME_BASE
+    return packet

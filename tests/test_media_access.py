@@ -1,0 +1,236 @@
+"""Who may publish and listen, and what moderation does to live sessions (aiortc clients).
+
+Python aiortc peers stand in for browsers here (test_media_room.py uses
+Chromium): they publish pre-encoded speech, so these tests are quick.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from infra.localstack import Stack
+from media import clients
+from media.clients import MediaRefused, Publisher
+from tests.kafka_client import consume
+from tests.media_clients import Joined, act, dev_token, join, speech_wav
+
+pytestmark = pytest.mark.slow
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> list[bytes | None]:
+    wav = speech_wav(
+        Path(tmp_path_factory.mktemp("speech")) / "s.wav",
+        "Testing one two three, the media plane is listening.",
+        "en",
+        50,
+        [],
+    )
+    return clients.encode_packets(clients.read_pcm(str(wav)))
+
+
+async def live_room(http: aiohttp.ClientSession, host: str, *speakers: str) -> tuple[str, str]:
+    """A started room with ``speakers`` promoted; returns (room id, host user token)."""
+    token = await dev_token(http, host)
+    async with http.post(
+        "/v1/rooms",
+        json={"title": "access", "start_now": True},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        room_id: str = (await response.json())["room_id"]
+    for speaker in speakers:
+        await act(http, token, "PUT", f"/v1/rooms/{room_id}/speakers/{speaker}")
+    return room_id, token
+
+
+async def refused(
+    http: aiohttp.ClientSession, url: str, token: str, packets: list[bytes | None]
+) -> tuple[int, dict[str, str]]:
+    with pytest.raises(MediaRefused) as caught:
+        await clients.publish(http, url, token, packets)
+    return caught.value.status, json.loads(caught.value.body)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(predicate())
+
+
+def whip_of(joined: Joined) -> str:
+    return str(joined.body["publish"]["whip"]) if joined.body["publish"] else ""
+
+
+async def test_listener_token_cannot_publish(
+    http: aiohttp.ClientSession, speech: list[bytes | None], stack: Stack
+) -> None:
+    room_id, _ = await live_room(http, "acc-host-1")
+    listener = await join(http, room_id, "acc-lis-1")
+    assert listener.body["publish"] is None
+    whip = f"{stack.gateway_url}/v1/rooms/{room_id}/whip"
+    status, problem = await refused(http, whip, listener.media_token, speech)
+    assert status == 403 and problem["code"] == "not_on_stage", problem
+    assert problem["status"] == 403 and problem["detail"]
+
+
+async def test_speaker_token_for_one_room_cannot_publish_to_another(
+    http: aiohttp.ClientSession, speech: list[bytes | None], stack: Stack
+) -> None:
+    room_x, _ = await live_room(http, "acc-host-2", "acc-spk-2")
+    room_y, _ = await live_room(http, "acc-host-3", "acc-spk-2")
+    speaker_x = await join(http, room_x, "acc-spk-2")
+    whip_y = f"{stack.gateway_url}/v1/rooms/{room_y}/whip"
+    status, problem = await refused(http, whip_y, speaker_x.media_token, speech)
+    assert status == 403 and problem["code"] == "wrong_room", problem
+
+
+async def test_a_user_token_or_no_token_is_not_a_media_token(
+    http: aiohttp.ClientSession, speech: list[bytes | None], stack: Stack
+) -> None:
+    room_id, host_token = await live_room(http, "acc-host-4")
+    whip = f"{stack.gateway_url}/v1/rooms/{room_id}/whip"
+    assert (await refused(http, whip, host_token, speech))[0] == 401
+    assert (await refused(http, whip, "", speech))[0] == 401
+
+
+async def test_publishing_to_an_ended_room_is_a_conflict(
+    http: aiohttp.ClientSession, speech: list[bytes | None]
+) -> None:
+    room_id, host_token = await live_room(http, "acc-host-5")
+    host = await join(http, room_id, "acc-host-5")  # the host is on stage: a speaker token
+    await act(http, host_token, "POST", f"/v1/rooms/{room_id}/end")
+    status, problem = await refused(http, whip_of(host), host.media_token, speech)
+    assert status == 409 and problem["code"] == "room_ended", problem
+
+
+async def test_bad_offers_are_refused_as_problems(http: aiohttp.ClientSession) -> None:
+    room_id, _ = await live_room(http, "acc-host-6")
+    host = await join(http, room_id, "acc-host-6")
+    auth = {"Authorization": f"Bearer {host.media_token}"}
+    async with http.post(whip_of(host), data="v=0", headers=auth) as response:
+        assert response.status == 415
+    sdp = {**auth, "Content-Type": "application/sdp"}
+    async with http.post(whip_of(host), data="not sdp at all", headers=sdp) as response:
+        assert response.status == 422
+        assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_delete_ends_the_whip_session(
+    http: aiohttp.ClientSession, speech: list[bytes | None], stack: Stack
+) -> None:
+    room_id, _ = await live_room(http, "acc-host-7", "acc-spk-7")
+    speaker = await join(http, room_id, "acc-spk-7")
+    other = await join(http, room_id, "acc-host-7")
+    publisher = await clients.publish(http, whip_of(speaker), speaker.media_token, speech)
+    await clients.pace([publisher], 0.5)
+    url = stack.gateway_url + publisher.location
+    async with http.delete(url, headers={"Authorization": f"Bearer {other.media_token}"}) as r:
+        assert r.status == 404  # someone else's session is not theirs to end
+    async with http.delete(url, headers={"Authorization": f"Bearer {speaker.media_token}"}) as r:
+        assert r.status == 204
+    async with http.delete(url, headers={"Authorization": f"Bearer {speaker.media_token}"}) as r:
+        assert r.status == 404
+    await publisher.pc.close()
+
+
+async def test_demoted_speaker_is_disconnected_and_their_old_token_refused(
+    http: aiohttp.ClientSession, speech: list[bytes | None]
+) -> None:
+    room_id, host_token = await live_room(http, "acc-host-8", "acc-spk-8")
+    speaker = await join(http, room_id, "acc-spk-8")
+    publisher = await clients.publish(http, whip_of(speaker), speaker.media_token, speech)
+    pacing = asyncio.create_task(clients.pace([publisher], 10.0))
+    try:
+        assert await eventually(lambda: publisher.pc.connectionState == "connected")
+        await act(http, host_token, "DELETE", f"/v1/rooms/{room_id}/speakers/acc-spk-8")
+        assert await eventually(lambda: publisher.pc.connectionState in ("closed", "failed"))
+    finally:
+        pacing.cancel()
+        await publisher.pc.close()
+    status, problem = await refused(http, whip_of(speaker), speaker.media_token, speech)
+    assert status == 403 and problem["code"] == "not_on_stage", problem
+
+
+async def test_listening_needs_a_media_token_for_this_room(
+    http: aiohttp.ClientSession, stack: Stack
+) -> None:
+    room_x, _ = await live_room(http, "acc-host-9")
+    room_y, _ = await live_room(http, "acc-host-10")
+    listener_x = await join(http, room_x, "acc-lis-9")
+    ws_y = f"{stack.gateway_url}/v1/rooms/{room_y}/listen"
+    for url, status in ((ws_y, 401), (f"{ws_y}?token=forged", 401)):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await http.ws_connect(url)
+        assert caught.value.status == status
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await http.ws_connect(f"{ws_y}?token={listener_x.media_token}")
+    assert caught.value.status == 403
+    whep_y = f"{stack.gateway_url}/v1/rooms/{room_y}/whep"
+    with pytest.raises(MediaRefused) as refusal:
+        await clients.receive(http, whep_y, listener_x.media_token)
+    assert refusal.value.status == 403
+
+
+async def test_websocket_listener_gets_the_room_state_and_is_closed_when_the_room_ends(
+    http: aiohttp.ClientSession,
+) -> None:
+    room_id, host_token = await live_room(http, "acc-host-11")
+    listener = await join(http, room_id, "acc-lis-11")
+    heard = clients.WsListener()
+    task = asyncio.create_task(heard.run(http, listener.body["listen"]["websocket"]))
+    try:
+        assert await eventually(lambda: bool(heard.texts))
+        first = json.loads(heard.texts[0])
+        assert first["type"] == "room" and first["room_id"] == room_id
+        assert first["status"] == "live"
+        await act(http, host_token, "POST", f"/v1/rooms/{room_id}/end")
+        await asyncio.wait_for(heard.closed.wait(), 10)
+    finally:
+        task.cancel()
+
+
+async def test_client_side_mixing_forwards_each_speaker_and_is_journaled(
+    http: aiohttp.ClientSession, speech: list[bytes | None], stack: Stack
+) -> None:
+    room_id, _ = await live_room(http, "acc-host-12", "acc-a-12", "acc-b-12")
+    publishers: list[Publisher] = []
+    for name in ("acc-a-12", "acc-b-12"):
+        speaker = await join(http, room_id, name)
+        publishers.append(
+            await clients.publish(http, whip_of(speaker), speaker.media_token, speech)
+        )
+    listener = await join(http, room_id, "acc-lis-12")
+    pacing = asyncio.create_task(clients.pace(publishers, 10.0))
+    receiver = await clients.receive(
+        http, listener.body["listen"]["whep"], listener.media_token, tracks=2
+    )
+    try:
+        assert await eventually(lambda: all(t.packets > 50 for t in receiver.taps)), [
+            t.packets for t in receiver.taps
+        ]
+    finally:
+        pacing.cancel()
+        for publisher in publishers:
+            await publisher.pc.close()
+        await receiver.pc.close()
+    modes = [
+        json.loads(m["payload"])["data"]["mode"]
+        for m in await asyncio.to_thread(consume, stack.broker.bootstrap, "stoa.media-events")
+        if m["key"] == room_id and b"MixingModeChanged" in m["payload"]
+    ]
+    assert modes[:2] == ["server", "client"], modes
