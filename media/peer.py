@@ -47,6 +47,35 @@ def prefer_opus(transceiver: RTCRtpTransceiver) -> None:
     transceiver.setCodecPreferences([opus_capability()])
 
 
+def ask_for_dtx(answer_sdp: str) -> str:
+    """Add ``usedtx=1`` to the answer's Opus format parameters (RFC 7587).
+
+    Said by a receiver, it asks the sender to stop sending during silence
+    (a comfort-noise packet every 400 ms instead of 50 packets per second);
+    senders that honour it send nothing to decrypt or decode while silent.
+    (Chromium 156 kept sending 50 packets/s from a silent fake microphone even
+    so; its audio-level header extension is what lets ``OpusTap`` drop them.)
+    """
+    lines = answer_sdp.split("\r\n")
+    opus = {
+        line.split()[0].removeprefix("a=rtpmap:")
+        for line in lines
+        if line.startswith("a=rtpmap:") and " opus/" in line.lower()
+    }
+    out: list[str] = []
+    for line in lines:
+        payload_type = line.removeprefix("a=fmtp:").split(" ")[0]
+        if line.startswith("a=fmtp:") and payload_type in opus:
+            if "usedtx" not in line:
+                line += ";usedtx=1"
+            opus.discard(payload_type)
+        out.append(line)
+    for payload_type in opus:  # no fmtp line yet: add one after the rtpmap
+        at = next(i for i, line in enumerate(out) if line.startswith(f"a=rtpmap:{payload_type} "))
+        out.insert(at + 1, f"a=fmtp:{payload_type} usedtx=1")
+    return "\r\n".join(out)
+
+
 class OfferError(ValueError):
     """An SDP offer the SFU cannot serve; the message says why, for a 4xx."""
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from media.peer import OfferError, audio_sections, close_quietly, new_peer_connection, prefer_opus
+from media.peer import (
+    OfferError,
+    ask_for_dtx,
+    audio_sections,
+    close_quietly,
+    new_peer_connection,
+    prefer_opus,
+)
 from media.room import RoomHubs
 from media.tracks import OpusTap, tap
 
@@ -82,19 +89,18 @@ class Sfu:
             if pc.connectionState in ("failed", "closed"):
                 await self.end(session.id, f"peer connection {pc.connectionState}")
 
+        # The transceiver exists before the offer is applied, so aiortc negotiates it
+        # with our codec preference (Opus only) and the tap is in place from packet one.
+        transceiver = pc.addTransceiver("audio", direction="recvonly")
+        prefer_opus(transceiver)
+        session.receiver = tap(transceiver.receiver, sink)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            for transceiver in pc.getTransceivers():
-                prefer_opus(transceiver)
-                transceiver.direction = "recvonly"
-                session.receiver = tap(transceiver.receiver, sink)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             await self.end(session.id, "offer failed")
-            if isinstance(exc, OfferError):
-                raise
             raise OfferError(f"the offer could not be negotiated ({exc})") from exc
-        session.answer = pc.localDescription.sdp
+        session.answer = ask_for_dtx(pc.localDescription.sdp)
         asyncio.get_running_loop().call_later(CONNECT_TIMEOUT, self._expire, session)
         log.info("whip %s: %s publishes in %s", session.id, user_id, room_id)
         return session

@@ -8,7 +8,11 @@ encoding. Two small objects change that, and nothing else of aiortc:
 * ``OpusTap`` turns the receiver aiortc created for a speaker's transceiver
   into one that hands each RTP packet's Opus payload to a callback the moment
   it arrives, skipping aiortc's jitter buffer (its 4-packet prefetch would add
-  80 ms; the mixer has its own) and its decoder thread.
+  80 ms; the mixer has its own) and its decoder thread. Packets the sender
+  marks as near-silent in the RFC 6464 audio-level header extension (a
+  muted microphone sends -127 dBov) are dropped there and then, renumbered
+  so that the mixer sees a DTX pause rather than loss: past the mixer's
+  first few concealed frames, a silent speaker costs no decode at all.
 * ``PacketTrack`` is a track whose ``recv()`` returns ``av.Packet``s: aiortc's
   sender then only packetizes them (``Encoder.pack``), never encodes.
 """
@@ -25,6 +29,13 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
 
 OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+
+SILENT_DBOV = 80
+"""Audio-level (RFC 6464, in -dBov) at or below which a packet is silence: -80 dBov.
+
+Browsers send -127 for a muted track and about -104 for digital silence
+(Chromium 156); speech sits far above -70, and quiet-room noise around -60.
+"""
 
 PacketSink = Callable[[int, int, bytes, int], None]
 """Receives ``(rtp_seq, rtp_timestamp, opus_payload, arrival_us)`` for each packet."""
@@ -45,6 +56,8 @@ class OpusTap(RTCRtpReceiver):
     opus_types: frozenset[int]
     packets: int
     octets: int
+    silent: int
+    """Packets dropped as silence; sequence numbers after them are lowered by as many."""
 
     async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
         self.opus_types = frozenset(
@@ -62,8 +75,13 @@ class OpusTap(RTCRtpReceiver):
             return
         self.packets += 1
         self.octets += len(packet.payload)
+        level = packet.extensions.audio_level
+        if level is not None and level[1] >= SILENT_DBOV:
+            self.silent += 1
+            return
         # Opus RTP payloads are the Opus packets themselves (RFC 7587): no depayloading.
-        self.sink(packet.sequence_number, packet.timestamp, packet.payload, time.time_ns() // 1000)
+        seq = (packet.sequence_number - self.silent) & 0xFFFF
+        self.sink(seq, packet.timestamp, packet.payload, time.time_ns() // 1000)
 
 
 def tap(receiver: RTCRtpReceiver, sink: PacketSink) -> OpusTap:
@@ -73,6 +91,7 @@ def tap(receiver: RTCRtpReceiver, sink: PacketSink) -> OpusTap:
     receiver.opus_types = frozenset()
     receiver.packets = 0
     receiver.octets = 0
+    receiver.silent = 0
     return receiver
 
 

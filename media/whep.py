@@ -70,14 +70,13 @@ class WhepServer:
             if pc.connectionState in ("failed", "closed"):
                 await self.end(session.id)
 
+        for i, track in enumerate(tracks):  # before the offer: negotiated with our preference
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            prefer_opus(transceiver)
+            if client_mixing and i < len(slots) and slots[i] is not None:
+                transceiver.sender._stream_id = str(slots[i])
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            for i, transceiver in enumerate(pc.getTransceivers()):
-                prefer_opus(transceiver)
-                transceiver.sender.replaceTrack(tracks[i])
-                transceiver.direction = "sendonly"
-                if client_mixing and i < len(slots) and slots[i] is not None:
-                    transceiver.sender._stream_id = str(slots[i])
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             await self.end(session.id)
