@@ -112,6 +112,28 @@ def _seq(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def _origin(
+    record: KafkaRecord,
+    key: str,
+    payload: bytes,
+    produced: datetime,
+    ingested: datetime,
+    *,
+    whole: bool,
+) -> tuple[Any, ...]:
+    """Where a row came from; ``whole`` rows carry the record's bytes, for restore."""
+    return (
+        record.topic,
+        record.partition,
+        record.offset,
+        key,
+        payload,
+        1 if whole else 0,
+        produced,
+        ingested,
+    )
+
+
 def _member_row(
     doc: dict[str, Any], index: int, record: KafkaRecord, produced: datetime, ingested: datetime
 ) -> tuple[Any, ...]:
@@ -125,14 +147,7 @@ def _member_row(
         _seq(doc.get("seq")),
         _time(doc, produced),
         orjson.dumps(doc.get("data", {})).decode(),
-        record.topic,
-        record.partition,
-        record.offset,
-        "",
-        b"",
-        0,
-        produced,
-        ingested,
+        *_origin(record, "", b"", produced, ingested, whole=False),
     )
 
 
@@ -155,14 +170,7 @@ def rows_of(record: KafkaRecord, ingested: datetime) -> list[tuple[Any, ...]]:
                 None,
                 produced,
                 "{}",
-                record.topic,
-                record.partition,
-                record.offset,
-                key,
-                record.value or b"",
-                1,
-                produced,
-                ingested,
+                *_origin(record, key, record.value or b"", produced, ingested, whole=True),
             )
         ]
     id_field = ID_FIELD.get(record.topic, "event_id")
@@ -178,14 +186,7 @@ def rows_of(record: KafkaRecord, ingested: datetime) -> list[tuple[Any, ...]]:
         _seq(doc.get("seq")) if envelope else None,
         _time(doc, produced),
         orjson.dumps(data).decode(),
-        record.topic,
-        record.partition,
-        record.offset,
-        key,
-        record.value or b"",
-        1,
-        produced,
-        ingested,
+        *_origin(record, key, record.value or b"", produced, ingested, whole=True),
     )
     rows = [row]
     members = doc.get("events") if doc.get("type") == "PresenceBatch" else None
