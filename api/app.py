@@ -70,7 +70,7 @@ def _media_plane(
             return None
         return RoomView.of(state, rooms.listener_counts(room_id)).model_dump(mode="json")
 
-    return MediaPlane(
+    plane = MediaPlane(
         bootstrap,
         producer,
         state=rooms.rooms.get,
@@ -78,6 +78,12 @@ def _media_plane(
         observe_enforcement=lambda action, s: metrics.media_enforcement.labels(action).observe(s),
         observe_tick=metrics.media_tick.observe,
     )
+    metrics.media_sessions.labels("whip").set_function(lambda: len(plane.sfu.sessions))
+    metrics.media_sessions.labels("whep").set_function(lambda: len(plane.whep.sessions))
+    metrics.media_sessions.labels("websocket").set_function(
+        lambda: sum(len(hub.ws_listeners) for hub in plane.hubs.rooms.values())
+    )
+    return plane
 
 
 def create_app(settings: Settings, bootstrap: str) -> FastAPI:

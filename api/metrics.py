@@ -1,6 +1,6 @@
 """Prometheus metrics of the gateway (and of the media plane it hosts)."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class GatewayMetrics:
@@ -31,4 +31,10 @@ class GatewayMetrics:
             "Time one room's 20 ms mixing tick takes (decode, mix, encode, fan-out)",
             registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02),
+        )
+        self.media_sessions = Gauge(
+            "stoa_media_sessions",
+            "Live media sessions in this process, by kind (whip, whep, websocket)",
+            ["kind"],
+            registry=self.registry,
         )

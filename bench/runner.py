@@ -15,6 +15,9 @@ BENCHMARKS = {
     "presence": "bench.presence",
     "mixer": "bench.mixer",
     "archive": "bench.archive",
+    "media-latency": "bench.media_latency",
+    "whep": "bench.whep",
+    "ingest": "bench.ingest",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

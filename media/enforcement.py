@@ -24,7 +24,7 @@ recent events so ``replay`` can apply them to the new session.
 
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +50,8 @@ log = logging.getLogger("stoa.media")
 
 RECENT_EVENTS = 64
 """Events kept per room for ``replay`` (far more than can race one WHIP request)."""
+RECENT_ROOMS = 10_000
+"""Rooms whose recent events are kept, least recently active dropped first."""
 
 Observe = Callable[[str, float], None]
 """``(action, seconds)``: one enforcement and its delay."""
@@ -72,7 +74,7 @@ class Enforcer:
         observe: Observe,
     ) -> None:
         self.hubs, self.sfu, self.whep, self._observe = hubs, sfu, whep, observe
-        self.recent: dict[str, deque[Event]] = {}
+        self.recent: OrderedDict[str, deque[Event]] = OrderedDict()
         self._follower = TopicFollower(
             bootstrap, [ROOM_EVENTS.name], self._on_record, producer, "stoa.media.enforcer"
         )
@@ -89,6 +91,9 @@ class Enforcer:
             self.recent.pop(event.room_id, None)
         else:
             self.recent.setdefault(event.room_id, deque(maxlen=RECENT_EVENTS)).append(event)
+            self.recent.move_to_end(event.room_id)
+            if len(self.recent) > RECENT_ROOMS:  # rooms abandoned without an end
+                self.recent.popitem(last=False)
         await self.apply(event)
 
     async def apply(self, event: Event, only_user: str | None = None) -> None:
@@ -118,7 +123,8 @@ class Enforcer:
             for session in self.sfu.in_room(room_id):
                 self.sfu.detach(session.id)
             if hub is not None:
-                hub.close_listeners()
+                ended = {"status": "ended", "ended_at": event.occurred_at.isoformat()}
+                hub.close_listeners(final=ended)
                 self._took_effect(event, "end")
             self.hubs.release(room_id, ended=True)
             await self.whep.end_room(room_id)

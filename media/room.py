@@ -212,12 +212,17 @@ class RoomHub:
     def idle(self) -> bool:
         return not (self.speakers or self.ws_listeners or self.whep_tracks or self.client_listeners)
 
-    def close_listeners(self, user_id: str | None = None) -> None:
+    def close_listeners(
+        self, user_id: str | None = None, final: dict[str, Any] | None = None
+    ) -> None:
         """Close WebSocket listeners (all of them: the room ended; or one removed user's).
 
-        A closed listener gets the latest room state first, so a page can say why.
+        A closed listener gets the room's state first, so a page can say why;
+        ``final`` overrides fields the read model may not have caught up with.
         """
         view = self.services.view(self.room_id)
+        if view is not None and final:
+            view = {**view, **final}
         for listener in list(self.ws_listeners):
             if user_id is None or listener.user_id == user_id:
                 if view is not None:

@@ -200,6 +200,7 @@ async def test_websocket_listener_gets_the_room_state_and_is_closed_when_the_roo
         assert first["status"] == "live"
         await act(http, host_token, "POST", f"/v1/rooms/{room_id}/end")
         await asyncio.wait_for(heard.closed.wait(), 10)
+        assert json.loads(heard.texts[-1])["status"] == "ended"
     finally:
         task.cancel()
 

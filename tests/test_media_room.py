@@ -212,6 +212,7 @@ async def test_muted_speaker_is_absent_from_the_mix_until_unmuted(live_room: Liv
     async with live_room.http.get("/metrics") as response:
         metrics = await response.text()
     assert 'stoa_media_enforcement_seconds_count{action="mute"}' in metrics
+    assert 'stoa_media_sessions{kind="whip"} 3.0' in metrics
 
 
 async def test_voice_activity_and_mixing_mode_are_journaled(
