@@ -5,6 +5,8 @@ routed to one media process (sticky by room id) when several run: a room's
 mix is made where its speakers publish.
 """
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +17,8 @@ from media.room import RoomHubs, RoomServices
 from media.sfu import Sfu
 from media.whep import WhepServer
 from projections.room import RoomState
+
+STOP_SECONDS = 2.0
 
 
 class MediaPlane:
@@ -40,8 +44,14 @@ class MediaPlane:
         await self.enforcer.start()
 
     async def stop(self) -> None:
-        await self.enforcer.stop()
+        """Sessions first (they need no broker), then the log clients, each bounded in time.
+
+        On Ctrl-C in a terminal the embedded broker gets the signal too and may
+        be gone already; its clients must not hold the shutdown hostage.
+        """
         await self.sfu.close()
         await self.whep.close()
         await self.hubs.close()
-        await self.journal.stop()
+        await self.journal.stop(drain_seconds=1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.enforcer.stop(), STOP_SECONDS)
