@@ -128,7 +128,6 @@ class RoomHub:
         self.mode = mode
         """The last recorded decision (kept by the plane across hub restarts)."""
         self.frames = 0
-        self.last_frame: MixedFrame | None = None
         self._epoch = time.time()
         self._state_version = -1
         self._task: asyncio.Task[None] | None = None
@@ -273,7 +272,6 @@ class RoomHub:
         return frame
 
     def _fan_out(self, frame: MixedFrame) -> None:
-        self.last_frame = frame
         if self.ws_listeners:
             record = encode_record(frame.seq, frame.capture_us, frame.packet)
             for listener in self.ws_listeners:
