@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import jsonschema
 import numpy as np
 import pytest
 import pytest_asyncio
@@ -25,6 +26,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from infra.localstack import Stack
 from media.clients import Heard, WsListener, read_pcm
+from schemas.export import load
 from tests.kafka_client import consume
 from tests.media_clients import (
     Joined,
@@ -223,6 +225,9 @@ async def test_voice_activity_and_mixing_mode_are_journaled(
         for m in await asyncio.to_thread(consume, stack.broker.bootstrap, "stoa.media-events")
         if m["key"] == live_room.room_id
     ]
+    schemas = load()
+    for event in events:
+        jsonschema.Draft202012Validator(schemas[f"event.{event['type']}"]).validate(event)
     talking = {e["data"]["user_id"] for e in events if e["type"] == "SpeakerActivity"}
     assert talking >= set(PHRASES), f"activity only for {talking}"
     modes = [e["data"]["mode"] for e in events if e["type"] == "MixingModeChanged"]
