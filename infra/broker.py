@@ -58,6 +58,7 @@ class EmbeddedBroker:
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops the broker last
         )
         self._wait_ready(timeout)
         return self

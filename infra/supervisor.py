@@ -48,6 +48,9 @@ def start_child(
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
+        # Ctrl-C in a terminal signals the whole foreground group; the children must instead
+        # stop in order (gateway, worker, archiver draining the log, broker), driven by us
+        start_new_session=True,
     )
 
 

@@ -5,7 +5,6 @@ the second start comes from the archive's copy of the log; it must equal the
 state before the stop, and new commands must continue each room's ``seq``.
 """
 
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from infra.localstack import wait_http, wait_worker_ready
-from tests.test_stoa_up import start_stoa_up
+from tests.test_stoa_up import ctrl_c, start_stoa_up
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +53,7 @@ def states(base: str, rooms: list[str]) -> dict[str, Any]:
 
 
 def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
+    ctrl_c(process)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     return output

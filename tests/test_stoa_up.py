@@ -29,8 +29,14 @@ def start_stoa_up(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, like a shell job
     )
     return process, f"http://127.0.0.1:{port}"
+
+
+def ctrl_c(process: subprocess.Popen[str]) -> None:
+    """What a terminal does on Ctrl-C: SIGINT to every process of the foreground group."""
+    os.killpg(process.pid, signal.SIGINT)
 
 
 def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> None:
@@ -62,7 +68,7 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
         wait_worker_ready(base, timeout=60)
     finally:
         started = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        ctrl_c(process)
         output, _ = process.communicate(timeout=15)
         stopped_in = time.monotonic() - started
     assert process.returncode == 0, output
@@ -90,7 +96,7 @@ def test_stoa_up_uses_configured_kafka_and_starts_no_broker(tmp_path: Path) -> N
         events = consume(external.bootstrap, "stoa.room-events")
         assert events, "the stack did not write to the configured cluster"
     finally:
-        process.send_signal(signal.SIGINT)
+        ctrl_c(process)
         output, _ = process.communicate(timeout=15)
         external.stop()
     assert "embedded broker" not in output
