@@ -25,6 +25,8 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
+    """The record's Kafka timestamp (the producer's append time), when the reader had it."""
 
 
 def dead_letter(record: RawRecord, error: str, consumer: str) -> DeadLetter:

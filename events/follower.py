@@ -92,7 +92,9 @@ class TopicFollower:
                 continue
             for tp, records in batch.items():
                 for r in records:
-                    await self._handle(RawRecord(r.topic, r.partition, r.offset, r.key, r.value))
+                    await self._handle(
+                        RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                    )
                 if records and tp in self._targets and records[-1].offset + 1 >= self._targets[tp]:
                     del self._targets[tp]
             if not self._targets:

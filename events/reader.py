@@ -45,7 +45,7 @@ async def read_all(
             for tp, records in batch.items():
                 for r in records:
                     if r.offset < ends[tp]:
-                        yield RawRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                        yield RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
     finally:

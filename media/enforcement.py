@@ -11,10 +11,11 @@ process must see every room's events, so no consumer group) from the end:
   closed;
 * ``RoomEnded``: every session of the room is closed and the hub stopped.
 
-The delay from the event's ``occurred_at`` to the moment it took effect is a
-Prometheus histogram (``stoa_media_enforcement_seconds``). ``occurred_at`` is
-the command's issue time, so the figure includes the command's trip through
-the room writer and the log, i.e. it is an upper bound on append-to-enforcement.
+The delay from the event's append to the log (its Kafka timestamp, stamped by
+the room writer as it produces) to the moment it took effect is a Prometheus
+histogram (``stoa_media_enforcement_seconds``). Events replayed onto a new
+session have no record at hand and are measured from ``occurred_at`` (the
+command's issue time), an upper bound.
 
 Publishing races the follower: the HTTP layer authorizes a WHIP request
 against the read model at some version, and an event after that version may
@@ -94,9 +95,12 @@ class Enforcer:
             self.recent.move_to_end(event.room_id)
             if len(self.recent) > RECENT_ROOMS:  # rooms abandoned without an end
                 self.recent.popitem(last=False)
-        await self.apply(event)
+        appended = record.timestamp_ms / 1000 if record.timestamp_ms else None
+        await self.apply(event, appended_at=appended)
 
-    async def apply(self, event: Event, only_user: str | None = None) -> None:
+    async def apply(
+        self, event: Event, only_user: str | None = None, appended_at: float | None = None
+    ) -> None:
         """Enforce one event (on ``only_user``'s sessions alone, when replaying)."""
         user_id = getattr(getattr(event, "data", None), "user_id", None)
         if only_user is not None and user_id != only_user:
@@ -106,17 +110,19 @@ class Enforcer:
         if isinstance(event, SpeakerMuted | SpeakerUnmuted):
             if hub is not None and user_id in hub.speakers:
                 hub.set_muted(str(user_id), isinstance(event, SpeakerMuted))
-                self._took_effect(event, "mute" if isinstance(event, SpeakerMuted) else "unmute")
+                self._took_effect(
+                    event, appended_at, "mute" if isinstance(event, SpeakerMuted) else "unmute"
+                )
         elif isinstance(event, SpeakerDemoted | CohostRemoved):
             if self.sfu.detach_user(room_id, str(user_id)):
-                self._took_effect(event, "disconnect")
+                self._took_effect(event, appended_at, "disconnect")
                 await self.sfu.close_detached()
         elif isinstance(event, ParticipantRemoved):
             detached = self.sfu.detach_user(room_id, str(user_id))
             if hub is not None:
                 hub.close_listeners(str(user_id))
             if detached:
-                self._took_effect(event, "disconnect")
+                self._took_effect(event, appended_at, "disconnect")
             await self.whep.end_user(room_id, str(user_id))
             await self.sfu.close_detached()
         elif isinstance(event, RoomEnded) and only_user is None:
@@ -125,7 +131,7 @@ class Enforcer:
             if hub is not None:
                 ended = {"status": "ended", "ended_at": event.occurred_at.isoformat()}
                 hub.close_listeners(final=ended)
-                self._took_effect(event, "end")
+                self._took_effect(event, appended_at, "end")
             self.hubs.release(room_id, ended=True)
             await self.whep.end_room(room_id)
             await self.sfu.close_detached()
@@ -140,7 +146,8 @@ class Enforcer:
             and getattr(getattr(e, "data", None), "user_id", None) == user_id
         ]
 
-    def _took_effect(self, event: Event, action: str) -> None:
-        delay = time.time() - event.occurred_at.timestamp()
+    def _took_effect(self, event: Event, appended_at: float | None, action: str) -> None:
+        since = appended_at or event.occurred_at.timestamp()
+        delay = time.time() - since
         self._observe(action, max(0.0, delay))
         log.info("%s (%s) in %s after %.1f ms", action, event.type, event.room_id, delay * 1e3)
