@@ -63,6 +63,8 @@ class ArchiveSink:
         )
         self.bootstrap = bootstrap
         self.archived = 0
+        self.first_fetch_at: float | None = None
+        self.last_commit_at: float | None = None
         self._stopping = asyncio.Event()
         self._in_flight: asyncio.Task[None] | None = None
 
@@ -95,6 +97,8 @@ class ArchiveSink:
         if not batch:
             await self._settle()
             return 0
+        if self.first_fetch_at is None:
+            self.first_fetch_at = time.time()
         ingested = datetime.now(UTC)
         rows = [row for records in batch.values() for r in records for row in rows_of(r, ingested)]
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
@@ -118,6 +122,7 @@ class ArchiveSink:
             # a rebalance took the partitions: the next owner re-reads and the table dedupes
             log.warning("commit after insert failed (%s); records will be re-read", exc)
         self.archived += count
+        self.last_commit_at = time.time()
 
     async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         backoff = 0.2
@@ -156,7 +161,13 @@ def query_app(sink: ArchiveSink) -> web.Application:
         return web.Response(body=encode_result(result), content_type="application/json")
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"archived": sink.archived})
+        return web.json_response(
+            {
+                "archived": sink.archived,
+                "first_fetch_at": sink.first_fetch_at,
+                "last_commit_at": sink.last_commit_at,
+            }
+        )
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/query", query)
