@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, WebSocket
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.websockets import WebSocketDisconnect
 
 from api.auth import MEDIA_AUDIENCE, Authenticator
-from api.problems import MEDIA_TYPE, TITLES, Problem
+from api.problems import Problem, problem_response
 from api.readmodel import RoomReadModel
 from media.peer import OfferError
 from media.plane import MediaPlane
@@ -155,18 +155,6 @@ async def stop_playing(room_id: str, session_id: str, request: Request) -> Respo
     return Response(status_code=204)
 
 
-def _denial(websocket: WebSocket, problem: Problem) -> JSONResponse:
-    body = {
-        "type": f"/problems/{problem.code}",
-        "title": TITLES.get(problem.status, "Error"),
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": websocket.url.path,
-        "code": problem.code,
-    }
-    return JSONResponse(body, status_code=problem.status, media_type=MEDIA_TYPE)
-
-
 @router.websocket("/{room_id}/listen")
 async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
     """The room's mix as binary Opus records, and its state as JSON text (CONTRACT.md)."""
@@ -174,7 +162,9 @@ async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
         grant = _grant(websocket.app, room_id, token)
         _room_for(websocket.app, room_id, grant)
     except Problem as problem:
-        await websocket.send_denial_response(_denial(websocket, problem))
+        await websocket.send_denial_response(
+            problem_response(websocket, problem.status, problem.code, problem.detail)
+        )
         return
     await websocket.accept()
     hubs = _plane(websocket.app).hubs

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from schemas.commands import Rejection
 
@@ -47,7 +48,7 @@ class Problem(Exception):
 
 
 def problem_response(
-    request: Request,
+    request: HTTPConnection,
     status: int,
     code: str,
     detail: str,
