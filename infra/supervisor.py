@@ -145,18 +145,38 @@ def restore_if_empty(settings: Settings, bootstrap: str) -> int:
 
 
 def up(settings: Settings) -> None:
+    # SIGTERM (systemd, docker stop, a parent's kill) stops the stack like Ctrl-C: uvicorn
+    # re-raises the signal it caught, and with the default action the process would die
+    # before stopping its children, which run in their own sessions
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stopping_since = time.monotonic()
+
+    def report() -> None:
+        console.print(f"[yellow]stopped[/] in {time.monotonic() - stopping_since:.1f}s")
+
+    with contextlib.suppress(KeyboardInterrupt), contextlib.ExitStack() as stack:
+        stack.callback(report)
+        try:
+            run_stack(settings, stack)
+        finally:
+            stopping_since = time.monotonic()
+
+
+def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
+    """Start each part and register its stop; the stack stops them in reverse order."""
     data_dir = Path(settings.data_dir)
     (data_dir / "run").mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    broker: EmbeddedBroker | None = None
     bootstrap = settings.kafka_bootstrap
     if not bootstrap:
         broker = EmbeddedBroker(log_path=data_dir / "logs" / "broker.log").start()
+        stack.callback(broker.stop)
         bootstrap = broker.bootstrap
         console.print(f"[green]embedded broker[/] Tansu on {bootstrap} (memory storage)")
     else:
         console.print(f"[green]broker[/] {bootstrap}")
     bootstrap_file(settings).write_text(bootstrap)
+    stack.callback(lambda: bootstrap_file(settings).unlink(missing_ok=True))
     asyncio.run(ensure_topics(bootstrap, settings.partitions))
     restore_if_empty(settings, bootstrap)
     logs = data_dir / "logs"
@@ -164,6 +184,7 @@ def up(settings: Settings) -> None:
         "archiver", lambda: start_archiver(settings, bootstrap, logs / "archiver.log")
     )
     archiver.start()
+    stack.callback(archiver.stop, grace=4.0)
     console.print(
         f"[green]archiver[/] pid {archiver.process.pid} → {settings.clickhouse_url or 'chDB'}"
     )
@@ -171,6 +192,7 @@ def up(settings: Settings) -> None:
         "stream worker", lambda: start_worker(settings, bootstrap, logs / "worker.log")
     )
     watch.start()
+    stack.callback(watch.stop, grace=3.0)
     console.print(f"[green]stream worker[/] pid {watch.process.pid}")
     server = uvicorn.Server(
         uvicorn.Config(
@@ -184,16 +206,4 @@ def up(settings: Settings) -> None:
     )
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold green]Stoa is up:[/] {url}  (API docs {url}/docs; Ctrl-C stops)")
-    try:
-        # uvicorn re-raises the Ctrl-C it handled; stopping is the expected outcome
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
-    finally:
-        started = time.monotonic()
-        watch.stop(grace=3.0)
-        archiver.stop(grace=4.0)
-        if broker is not None:
-            broker.stop()
-        with contextlib.suppress(FileNotFoundError):
-            bootstrap_file(settings).unlink()
-        console.print(f"[yellow]stopped[/] in {time.monotonic() - started:.1f}s")
+    server.run()  # until Ctrl-C or SIGTERM, which uvicorn re-raises as KeyboardInterrupt

@@ -5,6 +5,7 @@ the second start comes from the archive's copy of the log; it must equal the
 state before the stop, and new commands must continue each room's ``seq``.
 """
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,31 @@ def states(base: str, rooms: list[str]) -> dict[str, Any]:
     return {rid: httpx.get(f"{base}/v1/rooms/{rid}", timeout=10).json() for rid in rooms}
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    ctrl_c(process)
+def children(process: subprocess.Popen[str]) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def stop(process: subprocess.Popen[str], terminate: bool = False) -> str:
+    """Ctrl-C in a terminal, or SIGTERM to the supervisor alone (systemd, docker stop)."""
+    kids = children(process)
+    assert len(kids) >= 3, kids  # broker, archiver, worker
+    if terminate:
+        process.terminate()
+    else:
+        ctrl_c(process)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
+    assert not [pid for pid in kids if alive(pid)], "stoa up left processes behind"
     return output
 
 
@@ -68,7 +90,7 @@ def test_restart_restores_every_room_and_continues_seq(tmp_path: Path) -> None:
         before = states(base, rooms)
         assert before[rooms[0]]["listener_count"] == 2
     finally:
-        stop(process)
+        stop(process, terminate=True)
 
     process, base = start_stoa_up(tmp_path)
     try:
