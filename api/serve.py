@@ -6,10 +6,12 @@ import uvicorn
 
 from api.app import create_app
 from infra.addresses import running_bootstrap
+from infra.orphans import watch_supervisor
 from infra.settings import Settings
 
 
 def main() -> None:
+    watch_supervisor()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bootstrap", default=None)
     parser.add_argument("--host", default=None)

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from infra.broker import EmbeddedBroker, free_port
+from infra.orphans import supervised_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,7 @@ class Stack:
         process = subprocess.Popen(
             [sys.executable, *args],
             cwd=ROOT,
-            env=stoa_env(self.data_dir, **self.env),
+            env={**stoa_env(self.data_dir, **self.env), **supervised_env()},
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,

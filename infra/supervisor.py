@@ -28,6 +28,7 @@ from events.archive.migrations import migrate
 from events.archive.store import ClickHouseArchive, connect
 from infra.addresses import bootstrap_file
 from infra.broker import EmbeddedBroker, free_port
+from infra.orphans import supervised_env
 from infra.settings import Settings
 
 console = Console(stderr=True)
@@ -40,6 +41,7 @@ def start_child(
         **os.environ,
         "STOA_DATA_DIR": str(settings.data_dir),
         "STOA_PARTITIONS": str(settings.partitions),
+        **supervised_env(),
     }
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     return subprocess.Popen(

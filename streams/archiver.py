@@ -33,6 +33,7 @@ from events.archive.rows import rows_of
 from events.archive.store import ClickHouseArchive, connect
 from events.offsets import true_end_offsets
 from infra.addresses import archive_file
+from infra.orphans import watch_supervisor
 from infra.settings import Settings
 
 log = logging.getLogger("stoa.archiver")
@@ -202,6 +203,7 @@ async def serve(bootstrap: str, settings: Settings) -> None:
 
 
 def main() -> None:
+    watch_supervisor()
     parser = argparse.ArgumentParser(description="Archive every Stoa topic into ClickHouse")
     parser.add_argument("--bootstrap", required=True)
     args = parser.parse_args()

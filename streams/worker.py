@@ -9,6 +9,7 @@ from pathlib import Path
 import faust
 
 from events.admin import ensure_topics
+from infra.orphans import watch_supervisor
 from infra.settings import Settings
 from projections.room import RoomRules
 from streams.agents import install
@@ -32,6 +33,7 @@ def build(settings: Settings, bootstrap: str, web_port: int) -> faust.App:
 
 
 def main() -> None:
+    watch_supervisor()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bootstrap", help="Kafka bootstrap (defaults to STOA_KAFKA_BOOTSTRAP)")
     parser.add_argument("--web-port", type=int, default=None)

@@ -1,5 +1,6 @@
 """``stoa up`` runs the whole stack on embedded defaults and Ctrl-C stops it quickly."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -101,3 +102,29 @@ def test_stoa_up_uses_configured_kafka_and_starts_no_broker(tmp_path: Path) -> N
         external.stop()
     assert "embedded broker" not in output
     assert external.bootstrap in output
+
+
+def test_children_stop_when_stoa_up_itself_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves the supervisor no chance to clean up; its children notice and stop."""
+    process, base = start_stoa_up(tmp_path)
+    try:
+        wait_http(f"{base}/healthz", timeout=60)
+        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
+        children = [int(pid) for pid in found.stdout.split()]
+        python_children = [
+            pid for pid in children if "python" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(python_children) >= 2, children  # archiver and worker
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(
+        Path(f"/proc/{pid}").exists() for pid in python_children
+    ):
+        time.sleep(0.2)
+    left = [pid for pid in python_children if Path(f"/proc/{pid}").exists()]
+    for pid in children:  # the broker binary cannot watch; clean up after the test
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"still running after their supervisor died: {left}"
