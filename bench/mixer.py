@@ -1,7 +1,9 @@
 """Room mixing cost: decode + mix + limit + encode per 20 ms tick, on one core.
 
 One room of 10 speakers, all talking, and one of 10 speakers of whom 3 talk
-and 7 send nothing. Every speaker's audio is real Opus (a distinct tone under
+and 7 send nothing; then both again with every speaker also listening, so the
+mixer encodes a mix-minus stream for each of them (the price of speakers not
+hearing themselves). Every speaker's audio is real Opus (a distinct tone under
 noise, pre-encoded at 64 kbit/s before timing starts); each tick pushes one
 packet per talking speaker into ``RoomMixer`` and mixes one frame, in this one
 thread, as the SFU does. Rooms per core is 20 ms divided by the CPU time one
@@ -42,11 +44,15 @@ def _packets(voices: list[npt.NDArray[np.float32]]) -> list[list[bytes]]:
     return out
 
 
-def _room(packets: list[list[bytes]], talking: int, ticks: int) -> dict[str, float]:
+def _room(
+    packets: list[list[bytes]], talking: int, ticks: int, listening: int = 0
+) -> dict[str, float]:
     mixer = RoomMixer()
     ids = [f"speaker-{i}" for i in range(SPEAKERS)]
     for speaker_id in ids:
         mixer.add_speaker(speaker_id)
+    for speaker_id in ids[:listening]:
+        mixer.set_listening(speaker_id, True)
     wall: list[float] = []
     cpu_start = 0.0
     for n in range(WARMUP_TICKS + ticks):
@@ -100,5 +106,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     for talking in (SPEAKERS, 3):
         for key, value in _room(packets, talking, ticks).items():
             figures[f"talking{talking}_{key}"] = value
+    for talking in (SPEAKERS, 3):  # every speaker also listening: one mix-minus each
+        for key, value in _room(packets, talking, ticks, listening=SPEAKERS).items():
+            figures[f"talking{talking}_minus{SPEAKERS}_{key}"] = value
     figures.update(_codec_us(packets[0], voices[0].reshape(-1, FRAME_SAMPLES)))
     return figures

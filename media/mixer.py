@@ -5,6 +5,16 @@ listener path (relays, WebSocket, HLS, WHEP) forwards these packets.
 
 Per tick the cost is one decode per speaker who has audio due and one encode;
 speakers who are silent (DTX), absent, not yet started or muted cost nothing.
+
+Mix-minus: a speaker who also listens must not hear their own voice come back
+(a slap-back echo some 40 ms late, and feedback on open speakers). For each
+listening speaker who has talked within the last half second, the mixer also
+encodes the mix without them, on that speaker's own encoder; a listening
+speaker who is quiet gets the room's mix, which is then the same audio. So the
+price is one more encode per *talking* listener, as in conference bridges that
+give talkers their own mix; the switch between the two streams at the start
+and end of a turn costs one frame of codec transition, under the speaker's own
+voice. Measured in ``stoa bench mixer``.
 """
 
 import time
@@ -36,12 +46,18 @@ class MixedFrame:
     ``levels`` holds the dBFS (``media.limiter.dbfs``) of each speaker who
     produced audio this frame (decoded or concealed), before mixing; feed it
     to ``media.activity.ActivityTracker``.
+
+    ``minus`` holds, for each listening speaker who is talking (or was within
+    ``MINUS_HANG_TICKS``), the packet of the mix without them (same ``seq`` and
+    ``capture_us``); every other listener, quiet speakers included, gets
+    ``packet``.
     """
 
     seq: int
     capture_us: int
     packet: bytes
     levels: dict[str, float]
+    minus: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,6 +65,19 @@ class _Speaker:
     jitter: JitterBuffer
     decoder: OpusDecoder = field(default_factory=OpusDecoder)
     muted: bool = False
+
+
+MINUS_HANG_TICKS = 25
+"""A talker keeps their own feed this many ticks (0.5 s) after their last sound."""
+
+
+@dataclass
+class _Minus:
+    """A listening speaker's own feed: its encoder and limiter keep state across ticks."""
+
+    encoder: OpusEncoder
+    limiter: Limiter = field(default_factory=Limiter)
+    quiet_ticks: int = MINUS_HANG_TICKS
 
 
 def _wall_clock_us() -> int:
@@ -74,7 +103,9 @@ class RoomMixer:
         clock_us: Callable[[], int] = _wall_clock_us,
     ) -> None:
         self._jitter_frames = jitter_frames
+        self._bitrate = bitrate
         self._encoder = OpusEncoder(bitrate)
+        self._minus: dict[str, _Minus] = {}
         self._limiter = Limiter()
         self._speakers: dict[str, _Speaker] = {}
         self._mix = np.zeros(FRAME_SAMPLES, dtype=np.float32)
@@ -90,6 +121,24 @@ class RoomMixer:
     def remove_speaker(self, speaker_id: str) -> None:
         """Stop mixing a speaker and drop their buffered audio. Unknown ids are ignored."""
         self._speakers.pop(speaker_id, None)
+        self._minus.pop(speaker_id, None)
+
+    def set_listening(self, speaker_id: str, listening: bool) -> None:
+        """Give a speaker who listens the mix without their own voice (``MixedFrame.minus``).
+
+        Raises ``KeyError`` for an unknown speaker. A stream started anew
+        begins on a fresh encoder, as any new Opus stream does.
+        """
+        if speaker_id not in self._speakers:
+            raise KeyError(speaker_id)
+        if not listening:
+            self._minus.pop(speaker_id, None)
+        elif speaker_id not in self._minus:
+            self._minus[speaker_id] = _Minus(OpusEncoder(self._bitrate))
+
+    def listening(self) -> tuple[str, ...]:
+        """Speakers who get a mix-minus stream while they talk."""
+        return tuple(self._minus)
 
     def set_muted(self, speaker_id: str, muted: bool) -> None:
         """Mute or unmute from the next tick on. Raises ``KeyError`` for an unknown speaker.
@@ -124,6 +173,7 @@ class RoomMixer:
         mix = self._mix
         mix.fill(0.0)
         levels: dict[str, float] = {}
+        voices: dict[str, np.ndarray] = {}
         latest_capture: int | None = None
         for speaker_id, speaker in self._speakers.items():
             if speaker.muted:
@@ -143,6 +193,15 @@ class RoomMixer:
                     latest_capture = capture
             mix += pcm
             levels[speaker_id] = dbfs(pcm)
+            if speaker_id in self._minus:
+                voices[speaker_id] = pcm
+        minus: dict[str, bytes] = {}
+        for speaker_id, own in self._minus.items():
+            voice = voices.get(speaker_id)
+            own.quiet_ticks = 0 if voice is not None else own.quiet_ticks + 1
+            if own.quiet_ticks < MINUS_HANG_TICKS:
+                without = mix - voice if voice is not None else mix
+                minus[speaker_id] = own.encoder.encode(own.limiter.process(without))
         packet = self._encoder.encode(self._limiter.process(mix))
         now = self._clock_us()
         if latest_capture is not None:
@@ -150,7 +209,7 @@ class RoomMixer:
             capture_us = latest_capture
         else:
             capture_us = now - self._delay_us
-        frame = MixedFrame(self._seq, capture_us, packet, levels)
+        frame = MixedFrame(self._seq, capture_us, packet, levels, minus)
         self._seq += 1
         return frame
 

@@ -14,6 +14,11 @@ decode, no encode), in speaker slots; with more speakers the room returns to
 ``server`` mode and those listeners hear the mix on their first track. Each
 change of mode is a ``MixingModeChanged`` event. The mix keeps running in both
 modes: WebSocket listeners and voice activity need it.
+
+Mix-minus: a speaker who is also listening (WebSocket or WHEP, any session of
+their user id) gets the mix without their own voice, encoded on their own
+stream by the mixer (``MixedFrame.minus``); in client mode they are simply not
+sent their own track.
 """
 
 import asyncio
@@ -23,6 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import av
 
 from media.activity import ActivityTracker
 from media.journal import MediaEventLog, mixing_mode_changed, speaker_activity
@@ -108,6 +115,7 @@ class ClientMixListener:
 
     tracks: list[PacketTrack]
     slots: list[str | None] = field(default_factory=list)
+    user_id: str = ""
 
 
 class RoomHub:
@@ -122,7 +130,8 @@ class RoomHub:
         self.tracker = ActivityTracker()
         self.speakers: dict[str, _Speaker] = {}
         self.ws_listeners: set[WsListener] = set()
-        self.whep_tracks: set[PacketTrack] = set()
+        self.whep_tracks: dict[PacketTrack, str] = {}
+        """Each WHEP listener's track, and whose it is (for mix-minus)."""
         self.client_listeners: list[ClientMixListener] = []
         self.slots: list[str | None] = []
         self.mode = mode
@@ -144,6 +153,7 @@ class RoomHub:
             else:
                 self.slots[free] = user_id
         self.set_muted(user_id, muted)
+        self._sync_listening(user_id)
         self._decide_mode()
 
     def remove_speaker(self, user_id: str) -> None:
@@ -174,7 +184,7 @@ class RoomHub:
             packet = opus_packet(payload, speaker.pts(timestamp))
             slot = self.slots.index(user_id)
             for listener in self.client_listeners:
-                if slot < len(listener.tracks):
+                if slot < len(listener.tracks) and listener.user_id != user_id:
                     listener.tracks[slot].push(packet)
 
     # --- listeners --------------------------------------------------------
@@ -185,27 +195,49 @@ class RoomHub:
         if view is not None:
             listener.offer(room_message(view))
         self.ws_listeners.add(listener)
+        self._sync_listening(user_id)
         return listener
 
     def remove_ws_listener(self, listener: WsListener) -> None:
         self.ws_listeners.discard(listener)
+        self._sync_listening(listener.user_id)
 
-    def add_whep_track(self, track: PacketTrack) -> None:
-        self.whep_tracks.add(track)
+    def add_whep_track(self, track: PacketTrack, user_id: str) -> None:
+        self.whep_tracks[track] = user_id
+        self._sync_listening(user_id)
 
     def remove_whep_track(self, track: PacketTrack) -> None:
-        self.whep_tracks.discard(track)
+        user_id = self.whep_tracks.pop(track, None)
+        if user_id is not None:
+            self._sync_listening(user_id)
 
-    def add_client_listener(self, tracks: list[PacketTrack]) -> ClientMixListener:
-        listener = ClientMixListener(tracks, slots=list(self.slots))
+    def add_client_listener(self, tracks: list[PacketTrack], user_id: str) -> ClientMixListener:
+        listener = ClientMixListener(tracks, slots=list(self.slots), user_id=user_id)
         self.client_listeners.append(listener)
+        self._sync_listening(user_id)
         self._decide_mode()
         return listener
 
     def remove_client_listener(self, listener: ClientMixListener) -> None:
         with contextlib.suppress(ValueError):
             self.client_listeners.remove(listener)
+        self._sync_listening(listener.user_id)
         self._decide_mode()
+
+    def _listens(self, user_id: str) -> bool:
+        return (
+            any(listener.user_id == user_id for listener in self.ws_listeners)
+            or user_id in self.whep_tracks.values()
+            or (
+                self.mode == "server"  # in client mode they get tracks, not the mix
+                and any(client.user_id == user_id for client in self.client_listeners)
+            )
+        )
+
+    def _sync_listening(self, user_id: str) -> None:
+        """A speaker who listens gets a mix-minus stream; one who stops, stops costing it."""
+        if user_id in self.speakers:
+            self.mixer.set_listening(user_id, self._listens(user_id))
 
     @property
     def idle(self) -> bool:
@@ -272,17 +304,34 @@ class RoomHub:
         return frame
 
     def _fan_out(self, frame: MixedFrame) -> None:
+        """The same encoded packet to every listener; a listening speaker gets their minus."""
         if self.ws_listeners:
-            record = encode_record(frame.seq, frame.capture_us, frame.packet)
+            records: dict[str, bytes] = {}
+
+            def record(user_id: str) -> bytes:
+                key = user_id if user_id in frame.minus else ""
+                if key not in records:
+                    payload = frame.minus[key] if key else frame.packet
+                    records[key] = encode_record(frame.seq, frame.capture_us, payload)
+                return records[key]
+
             for listener in self.ws_listeners:
-                listener.offer(record)
+                listener.offer(record(listener.user_id))
         if self.whep_tracks or (self.mode == "server" and self.client_listeners):
-            packet = opus_packet(frame.packet, frame.seq * FRAME_SAMPLES)
-            for track in self.whep_tracks:
-                track.push(packet)
+            pts = frame.seq * FRAME_SAMPLES
+            packets: dict[str, av.Packet] = {}
+
+            def packet(user_id: str) -> av.Packet:
+                key = user_id if user_id in frame.minus else ""
+                if key not in packets:
+                    packets[key] = opus_packet(frame.minus[key] if key else frame.packet, pts)
+                return packets[key]
+
+            for track, user_id in self.whep_tracks.items():
+                track.push(packet(user_id))
             if self.mode == "server":
                 for client in self.client_listeners:
-                    client.tracks[0].push(packet)
+                    client.tracks[0].push(packet(client.user_id))
 
     def _push_state(self) -> None:
         state = self.services.state(self.room_id)
@@ -325,6 +374,8 @@ class RoomHub:
         if mode != self.mode:
             self.mode = mode
             self.services.journal.emit(mixing_mode_changed(self.room_id, mode, reason))
+            for user_id in self.speakers:
+                self._sync_listening(user_id)
 
 
 class RoomHubs:

@@ -82,9 +82,9 @@ class WhepServer:
             await self.end(session.id)
             raise OfferError(f"the offer could not be negotiated ({exc})") from exc
         if client_mixing:
-            session.client = hub.add_client_listener(tracks)
+            session.client = hub.add_client_listener(tracks, user_id)
         else:
-            hub.add_whep_track(tracks[0])
+            hub.add_whep_track(tracks[0], user_id)
         session.answer = pc.localDescription.sdp
         return session
 

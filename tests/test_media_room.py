@@ -181,6 +181,32 @@ async def test_whep_listener_in_chromium_receives_the_mix_without_loss(
     await page.close()
 
 
+async def test_a_speaker_who_listens_does_not_hear_their_own_voice(live_room: LiveRoom) -> None:
+    """Mix-minus: Ben's own WebSocket feed lacks Ben's band; Lou hears Ben at the same time."""
+    ben_ear = WsListener()
+    url = live_room.speakers["ben"].body["listen"]["websocket"]
+    task = asyncio.create_task(ben_ear.run(live_room.http, url))
+    try:
+        await asyncio.sleep(0.5)  # Ben's own stream starts on a fresh encoder
+        start = now_us()
+        await asyncio.sleep(3.0)
+        end = now_us()
+    finally:
+        task.cancel()
+    own_records = [h.record for h in ben_ear.heard if start <= h.record.capture_us < end]
+    lou_records = [h.record for h in live_room.heard_between(start, end)]
+    assert len(own_records) >= 140 and len(lou_records) >= 140
+    own = decode_frames(own_records)
+    lou = decode_frames(lou_records)
+    loud = float(np.percentile([band_energy(f, *BEN_BAND) for f in lou], 90))
+    assert loud > 1.0, f"Ben is not audible to Lou (p90 band energy {loud})"
+    echo = float(np.percentile([band_energy(f, *BEN_BAND) for f in own], 90))
+    assert echo < 0.02 * loud, f"Ben hears himself: p90 {echo:.2f} vs {loud:.2f}"
+    others_own = float(np.percentile([band_energy(f, 80.0, 1400.0) for f in own], 90))
+    others_lou = float(np.percentile([band_energy(f, 80.0, 1400.0) for f in lou], 90))
+    assert others_own > 0.5 * others_lou, "Ben does not hear Ann and Cat"
+
+
 async def test_muted_speaker_is_absent_from_the_mix_until_unmuted(live_room: LiveRoom) -> None:
     room = f"/v1/rooms/{live_room.room_id}"
     before_start = now_us()

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from media.limiter import KNEE, Limiter, dbfs, soft_limit
-from media.mixer import RoomMixer
+from media.mixer import MINUS_HANG_TICKS, RoomMixer
 from media.opus import FRAME_SAMPLES, SAMPLE_RATE, OpusDecoder, OpusEncoder
 
 Pcm = npt.NDArray[np.float32]
@@ -161,6 +161,7 @@ class Room:
         for speaker in speakers:
             self.mixer.add_speaker(speaker)
         self.out: list[bytes] = []
+        self.minus: dict[str, list[bytes | None]] = {}
         self.levels: list[dict[str, float]] = []
         self.captures: list[int] = []
 
@@ -174,11 +175,18 @@ class Room:
             frame = self.mixer.tick()
             assert frame.seq == len(self.out)
             self.out.append(frame.packet)
+            for speaker in self.mixer.listening():
+                self.minus.setdefault(speaker, []).append(frame.minus.get(speaker))
             self.levels.append(frame.levels)
             self.captures.append(frame.capture_us)
 
     def decoded(self) -> Pcm:
         return decode(self.out)
+
+    def heard_by(self, speaker: str) -> Pcm:
+        """What a listening speaker is sent: their own feed while they talk, else the mix."""
+        own = self.minus[speaker]
+        return decode([p if p is not None else self.out[n] for n, p in enumerate(own)])
 
 
 def test_the_mix_contains_every_speakers_tone() -> None:
@@ -208,6 +216,51 @@ def test_a_muted_speaker_is_absent_from_the_next_frame_until_unmuted() -> None:
     assert tone_amplitude(muted, 700.0) < 0.005
     assert tone_amplitude(muted, 300.0) > 0.15
     assert tone_amplitude(mixed_span(decoded, 85, 120), 700.0) > 0.15
+
+
+def test_a_listening_speaker_gets_the_mix_without_their_own_voice() -> None:
+    room = Room(TONES, 60)
+    room.mixer.set_listening("bob", True)
+    room.run(range(60))
+    assert room.mixer.listening() == ("bob",)
+    assert all(p is not None for p in room.minus["bob"][5:])  # bob talks: his own feed
+    own = mixed_span(room.heard_by("bob"), 10, 60)
+    assert tone_amplitude(own, 700.0) < 0.005  # bob's own tone is not sent back to bob
+    assert tone_amplitude(own, 300.0) == pytest.approx(0.2, rel=0.15)
+    assert tone_amplitude(own, 1300.0) == pytest.approx(0.2, rel=0.15)
+    everyone = mixed_span(room.decoded(), 10, 60)
+    assert tone_amplitude(everyone, 700.0) == pytest.approx(0.2, rel=0.15)  # others still hear bob
+
+
+def test_a_quiet_listening_speaker_costs_no_extra_encode_until_they_talk() -> None:
+    room = Room(TONES, 100)
+    room.mixer.set_listening("bob", True)
+    room.run(range(30), skip=frozenset(("bob", n) for n in range(30)))
+    assert room.minus["bob"] == [None] * 30  # quiet: bob gets the room's mix
+    room.run(range(30, 60))
+    assert all(p is not None for p in room.minus["bob"][35:60])  # talking: his own feed
+    room.run(range(60, 100), skip=frozenset(("bob", n) for n in range(60, 100)))
+    hang = MINUS_HANG_TICKS
+    assert all(p is not None for p in room.minus["bob"][60 : 60 + hang - 5])
+    # after the last packet the jitter buffer conceals ~100 ms before it reports silence
+    assert room.minus["bob"][60 + hang + 10 :] == [None] * (40 - hang - 10)
+    span = mixed_span(room.heard_by("bob"), 40, 58)
+    assert tone_amplitude(span, 700.0) < 0.005 and tone_amplitude(span, 300.0) > 0.15
+
+
+def test_mix_minus_stops_with_listening_and_with_the_speaker() -> None:
+    room = Room(TONES, 20)
+    room.mixer.set_listening("ann", True)
+    room.run(range(10))
+    room.mixer.set_listening("ann", False)
+    room.run(range(10, 15))
+    assert len(room.minus["ann"]) == 10 and room.minus["ann"][9] is not None
+    room.mixer.set_listening("cat", True)
+    room.mixer.remove_speaker("cat")
+    room.run(range(15, 20))
+    assert room.mixer.listening() == () and "cat" not in room.minus
+    with pytest.raises(KeyError):
+        room.mixer.set_listening("nobody", True)
 
 
 def test_lost_packets_are_concealed_not_silenced() -> None:
