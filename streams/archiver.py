@@ -15,6 +15,7 @@ ReplacingMergeTree collapses them by id.
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -155,7 +156,9 @@ def query_app(sink: ArchiveSink) -> web.Application:
         body = await request.json()
         try:
             result = await sink.db_call(
-                sink.archive.query, str(body["sql"]), body.get("parameters") or None
+                functools.partial(sink.archive.query, read_only=True),
+                str(body["sql"]),
+                body.get("parameters") or None,
             )
         except Exception as exc:
             return web.json_response({"detail": str(exc)}, status=400)

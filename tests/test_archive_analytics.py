@@ -204,6 +204,9 @@ def test_stoa_sql_formats(archived: tuple[Stack, RemoteArchive]) -> None:
     assert "R1" in table.stdout and "2 rows" in table.stdout
     bad = sql(stack, "SELECT nope FROM stoa.nothing")
     assert bad.returncode == 1 and "query failed" in bad.stdout
+    vandal = sql(stack, "DROP TABLE stoa.events")  # analysts read; they cannot write or drop
+    assert vandal.returncode == 1 and "query failed" in vandal.stdout
+    assert sql(stack, "SELECT count() FROM stoa.events", "--format", "csv").stdout.strip() != "0"
 
 
 def test_replay_from_archive_needs_no_broker(archived: tuple[Stack, RemoteArchive]) -> None:
@@ -221,3 +224,11 @@ def test_replay_from_archive_needs_no_broker(archived: tuple[Stack, RemoteArchiv
     state = json.loads(replay.stdout)
     assert state["status"] == "ended" and state["version"] == 11
     assert "c" in state["removed_ids"] and "a" in state["muted_ids"]
+    direct = sql(
+        stack,
+        "--format",
+        "json",
+        "SELECT peak_listeners FROM stoa.room_summary WHERE room_id = 'R1'",
+    )  # no archiver: chDB opened directly, read-only
+    assert direct.returncode == 0 and json.loads(direct.stdout) == [{"peak_listeners": 3}]
+    assert sql(stack, "DROP TABLE stoa.events").returncode == 1

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import httpx
 
+from events.archive.migrations import migrate
 from events.archive.store import Archive, ClickHouseArchive, Result, connect
 from infra.addresses import archive_file
 from infra.settings import Settings
@@ -61,12 +62,24 @@ class RemoteArchive:
             return False
 
 
+class ReadOnlyArchive:
+    """The store opened directly, for analysts: the schema brought up to date, no writes."""
+
+    def __init__(self, archive: ClickHouseArchive) -> None:
+        self._archive = archive
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
+        return self._archive.query(sql, parameters, read_only=True)
+
+
 def open_archive(settings: Settings) -> Archive:
-    """The running archiver if there is one, else the configured store directly."""
+    """For analysts' queries: the running archiver if there is one, else the store directly."""
     if not settings.clickhouse_url:
         address = archive_file(settings)
         if address.exists():
             remote = RemoteArchive(address.read_text().strip())
             if remote.alive():
                 return remote
-    return ClickHouseArchive(connect(settings))
+    client = connect(settings)
+    migrate(client)
+    return ReadOnlyArchive(ClickHouseArchive(client))

@@ -26,6 +26,10 @@ class Result:
     rows: list[tuple[Any, ...]]
 
 
+READ_ONLY = {"readonly": 2}
+"""Analysts' queries read (and may change query settings) but never write or drop."""
+
+
 class Archive(Protocol):
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result: ...
 
@@ -49,8 +53,11 @@ class ClickHouseArchive:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result:
-        result = self.client.query(sql, parameters=parameters)
+    def query(
+        self, sql: str, parameters: dict[str, Any] | None = None, *, read_only: bool = False
+    ) -> Result:
+        settings = READ_ONLY if read_only else None
+        result = self.client.query(sql, parameters=parameters, settings=settings)
         return Result(tuple(result.column_names), [tuple(r) for r in result.result_rows])
 
     def raw_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Sequence[Any]]:
