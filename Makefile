@@ -26,8 +26,9 @@ test: install lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: install
-	$(BIN)/stoa bench commands
-	$(BIN)/stoa bench presence
+	for name in commands presence archive mixer media-latency whep ingest; do \
+		$(BIN)/stoa bench $$name || exit 1; \
+	done
 
 schemas: install
 	$(BIN)/stoa schemas
