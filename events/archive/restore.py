@@ -24,7 +24,6 @@ from events.producer import producer_options
 from schemas.topics import ALL_TOPICS, COMMANDS, TopicSpec
 
 SKIPPED = (COMMANDS.name,)
-PAGE = 20_000
 ARCHIVER_GROUP = "stoa-archiver"
 
 Progress = Callable[[int], None]
@@ -99,32 +98,27 @@ async def restore(
     sent = 0
     try:
         for topic, partition in restore_plan.partitions:
-            after = 0
-            while True:
-                rows = archive.raw_rows(
-                    "SELECT offset, key, payload, toUnixTimestamp64Milli(produced_at) "
-                    "FROM stoa.events FINAL WHERE record = 1 AND topic = {t:String} "
-                    "AND partition = {p:UInt32} AND offset >= {after:UInt64} "
-                    "ORDER BY offset LIMIT {page:UInt32}",
-                    {"t": topic, "p": partition, "after": after, "page": PAGE},
-                )
-                if not rows:
-                    break
-                futures = [
-                    await producer.send(
-                        topic,
-                        payload,
-                        key=key or None,
-                        partition=partition if partition < partitions else None,
-                        timestamp_ms=int(stamp),
-                    )
-                    for _, key, payload, stamp in rows
-                ]
-                for future in futures:
-                    await future
-                after = int(rows[-1][0]) + 1
-                sent += len(rows)
-                progress(len(rows))
+            with archive.raw_blocks(
+                "SELECT key, payload, toUnixTimestamp64Milli(produced_at) "
+                "FROM stoa.events FINAL WHERE record = 1 AND topic = {t:String} "
+                "AND partition = {p:UInt32} ORDER BY offset",
+                {"t": topic, "p": partition},
+            ) as blocks:
+                for block in blocks:
+                    futures = [
+                        await producer.send(
+                            topic,
+                            payload,
+                            key=key or None,
+                            partition=partition if partition < partitions else None,
+                            timestamp_ms=int(stamp),
+                        )
+                        for key, payload, stamp in block
+                    ]
+                    for future in futures:
+                        await future
+                    sent += len(block)
+                    progress(len(block))
     finally:
         await producer.stop()
     await mark_archived(bootstrap, restore_plan.topics)

@@ -6,7 +6,8 @@ stack runs, the archiver owns it and other processes query through the
 archiver (``events.archive.remote``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,10 +61,19 @@ class ClickHouseArchive:
         result = self.client.query(sql, parameters=parameters, settings=settings)
         return Result(tuple(result.column_names), [tuple(r) for r in result.result_rows])
 
-    def raw_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Sequence[Any]]:
-        """Rows with String columns as bytes: restore needs the records' exact bytes."""
-        result = self.client.query(sql, parameters=parameters, query_formats={"String": "bytes"})
-        return list(result.result_rows)
+    @contextmanager
+    def raw_blocks(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> Iterator[Iterator[Sequence[Sequence[Any]]]]:
+        """Rows streamed in blocks, with String columns as bytes.
+
+        Restore needs the records' exact bytes, and one streamed scan per
+        partition rather than a scan per page, whatever the archive's size.
+        """
+        with self.client.query_row_block_stream(
+            sql, parameters=parameters, query_formats={"String": "bytes"}
+        ) as stream:
+            yield iter(stream)
 
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         self.client.insert(TABLE, rows, column_names=list(COLUMNS))
