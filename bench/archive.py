@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from bench.cpu import cpu_seconds
 from bench.stats import percentile
 from events.admin import ensure_topics
 from events.archive import restore as archive_restore
@@ -75,11 +76,6 @@ async def _produce(bootstrap: str, payloads: list[tuple[str, bytes]]) -> None:
         await producer.stop()
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _count(archive: RemoteArchive, where: str = "1") -> int:
     return int(archive.query(f"SELECT count() FROM stoa.events WHERE {where}").rows[0][0])
 
@@ -105,14 +101,14 @@ def _throughput(stack: Stack, total: int) -> tuple[RemoteArchive, dict[str, Any]
     stack.processes.append(archiver)
     url = stack.archive_url()
     archive = RemoteArchive(url)
-    started, start_cpu = time.perf_counter(), _cpu_seconds(archiver.pid)
+    started, start_cpu = time.perf_counter(), cpu_seconds(archiver.pid)
     seen: dict[str, Any] = {"archived": 0}
     while seen["archived"] < total:  # the archiver's own count of inserted-and-committed records
         time.sleep(0.02)
         seen = httpx.get(f"{url}/healthz").json()
     assert _count(archive) >= total
     elapsed = time.perf_counter() - started
-    cpu = _cpu_seconds(archiver.pid) - start_cpu
+    cpu = cpu_seconds(archiver.pid) - start_cpu
     done = total
     sinking = seen["last_commit_at"] - seen["first_fetch_at"]
     return archive, {

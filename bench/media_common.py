@@ -9,7 +9,6 @@ read from ``/proc``, is the server's alone. Publishers send pre-encoded Opus
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.cpu import cpu_seconds
 from infra.localstack import Stack, single_node
 from media import clients
 
@@ -44,12 +44,6 @@ def media_stack() -> Iterator[Stack]:
 
 def gateway_pid(stack: Stack) -> int:
     return next(p.pid for p in stack.processes if "api.serve" in str(p.args))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
