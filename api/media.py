@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import FileResponse
@@ -84,6 +84,17 @@ async def _offer(request: Request) -> str:
         raise Problem(422, "bad_offer", "The SDP offer is not UTF-8 text.") from exc
 
 
+class _Session(Protocol):
+    room_id: str
+    user_id: str
+
+
+def _own(session: _Session | None, room_id: str, grant: Grant, kind: str) -> None:
+    """A session's Location only ends the caller's own session in that room."""
+    if session is None or session.room_id != room_id or session.user_id != grant.user_id:
+        raise Problem(404, "session_not_found", f"There is no such {kind} session of yours.")
+
+
 def _answer(sdp: str, location: str) -> Response:
     return Response(
         sdp, status_code=201, media_type=SDP, headers={"Location": location, "ETag": '"1"'}
@@ -120,9 +131,7 @@ async def unpublish(room_id: str, session_id: str, request: Request) -> Response
     """End a WHIP session (the Location of the publish answer)."""
     grant = _grant(request.app, room_id, _bearer(request))
     sfu = _plane(request.app).sfu
-    session = sfu.sessions.get(session_id)
-    if session is None or session.room_id != room_id or session.user_id != grant.user_id:
-        raise Problem(404, "session_not_found", "There is no such publishing session of yours.")
+    _own(sfu.sessions.get(session_id), room_id, grant, "publishing")
     await sfu.end(session_id, "deleted by the speaker")
     return Response(status_code=204)
 
@@ -148,9 +157,7 @@ async def play(room_id: str, request: Request, mixing: str = "server") -> Respon
 async def stop_playing(room_id: str, session_id: str, request: Request) -> Response:
     grant = _grant(request.app, room_id, _bearer(request))
     whep = _plane(request.app).whep
-    session = whep.sessions.get(session_id)
-    if session is None or session.room_id != room_id or session.user_id != grant.user_id:
-        raise Problem(404, "session_not_found", "There is no such listening session of yours.")
+    _own(whep.sessions.get(session_id), room_id, grant, "listening")
     await whep.end(session_id)
     return Response(status_code=204)
 

@@ -29,8 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import av
-
 from media.activity import ActivityTracker
 from media.journal import MediaEventLog, mixing_mode_changed, speaker_activity
 from media.listen import encode_record, room_message
@@ -306,32 +304,19 @@ class RoomHub:
     def _fan_out(self, frame: MixedFrame) -> None:
         """The same encoded packet to every listener; a listening speaker gets their minus."""
         if self.ws_listeners:
-            records: dict[str, bytes] = {}
-
-            def record(user_id: str) -> bytes:
-                key = user_id if user_id in frame.minus else ""
-                if key not in records:
-                    payload = frame.minus[key] if key else frame.packet
-                    records[key] = encode_record(frame.seq, frame.capture_us, payload)
-                return records[key]
-
+            shared = encode_record(frame.seq, frame.capture_us, frame.packet)
+            own = {u: encode_record(frame.seq, frame.capture_us, p) for u, p in frame.minus.items()}
             for listener in self.ws_listeners:
-                listener.offer(record(listener.user_id))
+                listener.offer(own.get(listener.user_id, shared) if own else shared)
         if self.whep_tracks or (self.mode == "server" and self.client_listeners):
             pts = frame.seq * FRAME_SAMPLES
-            packets: dict[str, av.Packet] = {}
-
-            def packet(user_id: str) -> av.Packet:
-                key = user_id if user_id in frame.minus else ""
-                if key not in packets:
-                    packets[key] = opus_packet(frame.minus[key] if key else frame.packet, pts)
-                return packets[key]
-
+            packet = opus_packet(frame.packet, pts)
+            mine = {u: opus_packet(p, pts) for u, p in frame.minus.items()}
             for track, user_id in self.whep_tracks.items():
-                track.push(packet(user_id))
+                track.push(mine.get(user_id, packet) if mine else packet)
             if self.mode == "server":
                 for client in self.client_listeners:
-                    client.tracks[0].push(packet(client.user_id))
+                    client.tracks[0].push(mine.get(client.user_id, packet) if mine else packet)
 
     def _push_state(self) -> None:
         state = self.services.state(self.room_id)
