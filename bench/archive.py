@@ -177,7 +177,6 @@ def _restore(data_dir: Path) -> dict[str, Any]:
     plan = archive_restore.plan(archive)
     broker = EmbeddedBroker().start()
     try:
-        asyncio.run(ensure_topics(broker.bootstrap, PARTITIONS))
         started = time.perf_counter()
         sent = asyncio.run(archive_restore.restore(archive, broker.bootstrap, PARTITIONS, plan))
         elapsed = time.perf_counter() - started

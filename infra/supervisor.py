@@ -114,9 +114,7 @@ def restore_if_empty(settings: Settings, bootstrap: str) -> int:
         migrate(client)
         archive = ClickHouseArchive(client)
         plan = archive_restore.plan(archive)
-        if plan.total == 0 or not asyncio.run(
-            archive_restore.broker_is_empty(bootstrap, settings.partitions)
-        ):
+        if plan.total == 0 or not asyncio.run(archive_restore.broker_is_empty(bootstrap)):
             return 0
         started = time.monotonic()
         with Progress(

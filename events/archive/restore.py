@@ -61,9 +61,8 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[T
     ]
 
 
-async def broker_is_empty(bootstrap: str, partitions: int) -> bool:
+async def broker_is_empty(bootstrap: str) -> bool:
     """No record on any Stoa topic: a fresh embedded broker (or a brand-new cluster)."""
-    await ensure_topics(bootstrap, partitions)
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="stoa-restore-probe")
     await probe.start()
     try:
