@@ -1,10 +1,23 @@
-# Two commands: `make up` runs the stack, `make test` runs every test. Both install first.
+# Two commands: `make up` runs the stack, `make test` runs every test. Both install first:
+# the Debian packages they drive (apt-get as root, else one line saying what to run), then .venv.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up test lint bench schemas clean
+# Debian packages the stack needs at run time (none yet: PyAV, chDB and Tansu ship their own).
+STACK_DEBS :=
+# ...and those the tests drive: Chromium as a real browser and WebRTC peer, espeak-ng and sox
+# to make speech, ffmpeg/ffprobe as an independent reader of what Stoa writes.
+TEST_DEBS  := $(STACK_DEBS) chromium ffmpeg espeak-ng sox
+
+.PHONY: install up test lint bench schemas clean debs-stack debs-test
+
+debs-stack:
+	@infra/debian-packages $(STACK_DEBS)
+
+debs-test:
+	@infra/debian-packages $(TEST_DEBS)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,17 +28,17 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-up: install
+up: debs-stack install
 	$(BIN)/stoa up
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install lint
+test: debs-test install lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: install
+bench: debs-test install
 	for name in commands presence archive mixer media-latency whep ingest; do \
 		$(BIN)/stoa bench $$name || exit 1; \
 	done
