@@ -1,21 +1,29 @@
 """Rooms as the gateway reads them: the ``stoa.room-state`` projection plus counts."""
 
-from typing import Any
+from collections.abc import Callable
 
 from events.deadletter import RawRecord
 from events.follower import TopicFollower
 from events.producer import LogProducer
-from projections.room import RoomState
 from schemas.presence import PresenceCounts
+from schemas.room import RoomState
 from schemas.topics import PRESENCE_COUNTS, ROOM_STATE
+
+Watcher = Callable[[str], None]
+"""Called with a room id when that room's state or listener counts change."""
 
 
 class RoomReadModel:
-    """Latest state per room, newest version wins (results and the topic both feed it)."""
+    """Latest state per room, newest version wins (results and the topic both feed it).
+
+    Watchers hear of every change as it is applied, so the media plane can
+    tell a room's listeners at once instead of polling.
+    """
 
     def __init__(self, bootstrap: str, producer: LogProducer) -> None:
         self.rooms: dict[str, RoomState] = {}
         self.counts: dict[str, PresenceCounts] = {}
+        self._watchers: list[Watcher] = []
         self._follower = TopicFollower(
             bootstrap,
             [ROOM_STATE.name, PRESENCE_COUNTS.name],
@@ -31,6 +39,9 @@ class RoomReadModel:
     async def stop(self) -> None:
         await self._follower.stop()
 
+    def watch(self, watcher: Watcher) -> None:
+        self._watchers.append(watcher)
+
     @property
     def caught_up(self) -> bool:
         return self._follower.caught_up.is_set()
@@ -43,19 +54,24 @@ class RoomReadModel:
             self.apply(RoomState.model_validate_json(record.value or b""))
         else:
             counts = PresenceCounts.model_validate_json(record.value or b"")
-            self.counts[counts.room_id] = counts
+            if self.counts.get(counts.room_id) != counts:
+                self.counts[counts.room_id] = counts
+                self._changed(counts.room_id)
 
-    def apply(self, state: RoomState) -> None:
+    def apply(self, state: RoomState) -> RoomState:
+        """Keep ``state`` if it is newer than what is known; return the room's newest state."""
         known = self.rooms.get(state.room_id)
-        if known is None or state.version >= known.version:
+        if known is None or (state.version >= known.version and state != known):
             self.rooms[state.room_id] = state
-
-    def apply_snapshot(self, snapshot: dict[str, Any] | None) -> RoomState | None:
-        if snapshot is None:
-            return None
-        state = RoomState.model_validate(snapshot)
-        self.apply(state)
+            self._changed(state.room_id)
         return self.rooms[state.room_id]
+
+    def apply_snapshot(self, snapshot: RoomState | None) -> RoomState | None:
+        return self.apply(snapshot) if snapshot is not None else None
+
+    def _changed(self, room_id: str) -> None:
+        for watcher in self._watchers:
+            watcher(room_id)
 
     def listener_counts(self, room_id: str) -> tuple[int, int]:
         counts = self.counts.get(room_id)

@@ -1,6 +1,7 @@
 """``stoa replay``: read the log and fold it with the same functions the agents use."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -10,9 +11,10 @@ from events.deadletter import RawRecord
 from events.producer import LogProducer
 from events.reader import read_all
 from projections.replay import room_at
-from projections.room import RoomState, fold
+from projections.room import SequenceGap, fold
 from schemas.codec import UndecodableMessage, decode_event
 from schemas.events import Event
+from schemas.room import RoomState
 from schemas.topics import ROOM_EVENTS, ROOM_STATE
 
 
@@ -50,17 +52,30 @@ async def current_projection(bootstrap: str) -> dict[str, RoomState]:
     return latest
 
 
-async def rebuild(bootstrap: str) -> tuple[dict[str, RoomState], list[str], int]:
-    """Recompute every room from its events and republish the snapshots.
+@dataclass(frozen=True)
+class Rebuilt:
+    states: dict[str, RoomState]
+    """Every room whose events fold cleanly, as recomputed (and republished)."""
+    differing: list[str]
+    """Rooms whose published projection differed from the recomputed state."""
+    undecodable: int
+    """Records on ``stoa.room-events`` that could not be decoded (dead-lettered live)."""
+    gaps: dict[str, str]
+    """Rooms whose ``seq`` has a gap, with the reason; their snapshots are left alone."""
 
-    Returns the rebuilt states, the rooms whose published projection differed,
-    and the number of undecodable records skipped.
-    """
+
+async def rebuild(bootstrap: str) -> Rebuilt:
+    """Recompute every room from its events and republish the snapshots."""
     rooms, bad = await room_events(bootstrap)
     published = await current_projection(bootstrap)
     rebuilt: dict[str, RoomState] = {}
+    gaps: dict[str, str] = {}
     for room_id, events in rooms.items():
-        state = fold(events)
+        try:
+            state = fold(events)
+        except SequenceGap as gap:
+            gaps[room_id] = str(gap)
+            continue
         if state is not None:
             rebuilt[room_id] = state
     differing = sorted(r for r, s in rebuilt.items() if published.get(r) != s)
@@ -69,7 +84,7 @@ async def rebuild(bootstrap: str) -> tuple[dict[str, RoomState], list[str], int]
         await producer.send_many(ROOM_STATE.name, [(r, s) for r, s in rebuilt.items()])
     finally:
         await producer.stop()
-    return rebuilt, differing, len(bad)
+    return Rebuilt(rebuilt, differing, len(bad), gaps)
 
 
 def replay_room_from_archive(

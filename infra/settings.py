@@ -2,6 +2,7 @@
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +20,10 @@ class Settings(BaseSettings):
     auth_secret: str = Field(default="stoa-dev-secret-change-me-0123456789abcdef", min_length=32)
     auth_jwks_url: str | None = None
     dev_auth: bool = False
-    asr_engine: str = "pocketsphinx"
+    asr_engine: Literal["whisper", "vosk"] = "whisper"
+    whisper_model: Path | None = Field(
+        default=None, description="a CTranslate2 Whisper directory; unset = the packaged tiny.en"
+    )
     vosk_model: Path | None = None
 
     host: str = "127.0.0.1"

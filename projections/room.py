@@ -9,17 +9,12 @@ command yields byte-identical events that downstream consumers drop by
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 from uuid import uuid5
 
-from pydantic import Field
-
 from schemas import commands as c
 from schemas import events as e
-from schemas.base import WireModel
-
-Status = Literal["scheduled", "live", "ended"]
+from schemas.room import Chapter, Hand, RoomState
 
 
 @dataclass(frozen=True)
@@ -31,59 +26,6 @@ class RoomRules:
 
 
 DEFAULT_RULES = RoomRules()
-
-
-class Hand(WireModel):
-    user_id: str
-    raised_at: datetime
-
-
-class Chapter(WireModel):
-    title: str
-    offset_seconds: float
-    marked_at: datetime
-
-
-class RoomState(WireModel):
-    room_id: str
-    host_id: str
-    title: str
-    topics: tuple[str, ...] = ()
-    status: Status = "scheduled"
-    scheduled_for: datetime | None = None
-    cohost_ids: tuple[str, ...] = ()
-    speaker_ids: tuple[str, ...] = ()
-    muted_ids: tuple[str, ...] = ()
-    hands: tuple[Hand, ...] = ()
-    removed_ids: tuple[str, ...] = ()
-    pinned: bool = False
-    chapters: tuple[Chapter, ...] = ()
-    report_count: int = 0
-    created_at: datetime
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    version: int = Field(default=0, ge=0)
-
-    def on_stage(self, user_id: str) -> bool:
-        """Host, co-hosts and speakers may publish audio."""
-        return user_id == self.host_id or user_id in self.cohost_ids or user_id in self.speaker_ids
-
-    def moderates(self, user_id: str) -> bool:
-        return user_id == self.host_id or user_id in self.cohost_ids
-
-    def hand_raised(self, user_id: str) -> bool:
-        return any(h.user_id == user_id for h in self.hands)
-
-    def role_of(self, user_id: str) -> str:
-        if user_id in self.removed_ids:
-            return "removed"
-        if user_id == self.host_id:
-            return "host"
-        if user_id in self.cohost_ids:
-            return "cohost"
-        if user_id in self.speaker_ids:
-            return "speaker"
-        return "listener"
 
 
 Decision = list[e.Event] | c.Rejection
@@ -389,25 +331,48 @@ def _drop_hand(state: RoomState, user: str) -> tuple[Hand, ...]:
     return tuple(h for h in state.hands if h.user_id != user)
 
 
+class SequenceGap(ValueError):
+    """A room event whose ``seq`` is not the room's next one: events were lost or reordered.
+
+    Folding past a gap would silently build a room that never existed (the
+    eventsourcing library raises on a version gap for the same reason); the
+    caller logs it and parks the record on the dead-letter topic.
+    """
+
+    def __init__(self, room_id: str, expected: int, got: int, what: str = "") -> None:
+        super().__init__(f"room {room_id}: expected seq {expected}, got {what or got}")
+        self.room_id, self.expected, self.got = room_id, expected, got
+
+
 def evolve(state: RoomState | None, event: e.Event) -> RoomState | None:
-    """Apply one room event. Events at or below the state's version were applied already."""
-    if isinstance(event, e.RoomCreated):
-        if state is not None:
-            return state
+    """Apply the room's next event.
+
+    An event at or below the state's version was applied already (a redelivery)
+    and changes nothing; one beyond the next seq raises ``SequenceGap``. Events
+    without a seq belong to other topics (media, transcripts) and are ignored.
+    """
+    if event.seq is None:
+        return state
+    expected = (state.version if state is not None else 0) + 1
+    if event.seq < expected:
+        return state
+    if event.seq > expected:
+        raise SequenceGap(event.room_id, expected, event.seq)
+    if state is None:
+        if not isinstance(event, e.RoomCreated):
+            raise SequenceGap(
+                event.room_id, expected, event.seq, f"{event.type} before RoomCreated"
+            )
         return RoomState(
             room_id=event.room_id,
             host_id=event.data.host_id,
             title=event.data.title,
             topics=event.data.topics,
             created_at=event.occurred_at,
-            version=event.seq or 0,
+            version=event.seq,
         )
-    if state is None or (event.seq is not None and event.seq <= state.version):
-        return state
-    changes = _changes(state, event)
-    if changes is None:  # not a room-state event (media, transcripts, ...)
-        return state
-    return state.model_copy(update={**changes, "version": event.seq or state.version})
+    changes = _changes(state, event) or {}
+    return state.model_copy(update={**changes, "version": event.seq})
 
 
 def _changes(state: RoomState, ev: e.Event) -> dict[str, object] | None:

@@ -1,9 +1,11 @@
 """Shared base for wire models: frozen, strict about unknown fields."""
 
+import functools
+import operator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -25,3 +27,19 @@ class WireModel(BaseModel):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def by_type(classes: tuple[type[BaseModel], ...]) -> dict[str, Any]:
+    """Each message class by the default of its ``type`` field."""
+    return {cls.model_fields["type"].default: cls for cls in classes}
+
+
+def tagged_union(classes: tuple[type[BaseModel], ...]) -> TypeAdapter[Any]:
+    """A validator that picks the class by ``type``, built from the one list of classes.
+
+    Spelling the union out again beside the list meant two places to change
+    for every new message type.
+    """
+    union = functools.reduce(operator.or_, classes)
+    discriminated: Any = Annotated[union, Field(discriminator="type")]
+    return TypeAdapter(discriminated)

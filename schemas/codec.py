@@ -5,12 +5,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.commands import ANY_COMMAND, COMMAND_CLASSES, Command
+from schemas.commands import ANY_COMMAND, COMMAND_TYPES, Command
 from schemas.events import ANY_EVENT, EVENT_TYPES, Event
 from schemas.presence import PresenceBatch
 from schemas.upcast import upcast
-
-COMMAND_TYPES = {cls.model_fields["type"].default for cls in COMMAND_CLASSES}
 
 
 class UndecodableMessage(ValueError):

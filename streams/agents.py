@@ -3,46 +3,29 @@
 import logging
 import os
 import socket
-import weakref
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
-from events.deadletter import RawRecord, dead_letter
+from events.deadletter import dead_letter
 from projections import presence as p
-from projections.room import DEFAULT_RULES, RoomRules, decide, evolve
+from projections.room import DEFAULT_RULES, RoomRules
+from projections.writer import RoomRecord, step
 from schemas import topics as t
 from schemas.base import utcnow
 from schemas.codec import UndecodableMessage, decode_command, decode_event, decode_presence
-from schemas.commands import CommandResult, Rejection
+from schemas.commands import CommandResult
 from schemas.events import Event
 from schemas.presence import PresenceCounts
-from streams.app import raw_topic
-from streams.records import RoomRecord
+from streams.app import raw_record, raw_topic
+from streams.faust_compat import changelog_partition_of
 
 log = logging.getLogger("stoa.streams")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 COMMAND_BATCH = 200
 COMMAND_WINDOW = 0.0005
 """Seconds a command may wait for companions; bounds the latency batching adds at low load."""
-
-
-@contextmanager
-def changelog_partition_of(event: Any) -> Iterator[None]:
-    """Faust writes a table key to the changelog partition of "the current event".
-
-    ``take_events`` processes several events at once and sets none, so name the
-    command that changed the room; the contextvar is local to this agent's task.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class Roster:
@@ -105,8 +88,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
 
     async def park(event: Any, error: str, consumer: str) -> None:
         msg = event.message
-        record = RawRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
-        letter = dead_letter(record, error, consumer)
+        letter = dead_letter(raw_record(msg), error, consumer)
         log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, error)
         await send(t.DEAD_LETTER, letter.key or "", letter)
 
@@ -124,7 +106,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
     async def _decide_batch(batch: list[Any]) -> None:
         records: dict[str, RoomRecord] = {}
         sources: dict[str, Any] = {}
-        answers: list[tuple[str, CommandResult]] = []
+        answers: list[CommandResult] = []
         acks: list[Any] = []
         for event in batch:
             try:
@@ -134,44 +116,17 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
                 continue
             room_id = command.room_id
             record = records.get(room_id) or RoomRecord.load(rooms.get(room_id))
-            cached = record.result_for(command.command_id)
-            if cached is not None:  # redelivered after a crash: answer again, append nothing
-                answers.append((room_id, cached))
+            try:
+                done = step(record, command, decided_by=WORKER_ID, rules=rules)
+            except ValueError as exc:  # a SequenceGap or a decider that reused a seq
+                log.error("room %s: %s refused by the writer: %s", room_id, command.type, exc)
+                await park(event, f"{type(exc).__name__}: {exc}", "stoa.rooms")
                 continue
-            outcome = decide(record.state, command, rules)
-            if isinstance(outcome, Rejection):
-                version = record.state.version if record.state else 0
-                answers.append(
-                    (
-                        room_id,
-                        CommandResult(
-                            command_id=command.command_id,
-                            room_id=room_id,
-                            accepted=False,
-                            version=version,
-                            rejection=outcome,
-                            decided_by=WORKER_ID,
-                        ),
-                    )
-                )
-                continue
-            state = record.state
-            for ev in outcome:
-                state = evolve(state, ev)
-            assert state is not None
-            acks += [await send(t.ROOM_EVENTS, room_id, ev) for ev in outcome]
-            result = CommandResult(
-                command_id=command.command_id,
-                room_id=room_id,
-                accepted=True,
-                version=state.version,
-                event_types=tuple(ev.type for ev in outcome),
-                state=state.model_dump(mode="json"),
-                decided_by=WORKER_ID,
-            )
-            records[room_id] = record.advance(state, result)
-            sources[room_id] = event
-            answers.append((room_id, result))
+            answers.append(done.result)
+            if done.changed:
+                acks += [await send(t.ROOM_EVENTS, room_id, ev) for ev in done.events]
+                records[room_id] = done.record
+                sources[room_id] = event
         for ack in acks:
             await ack  # events are durable before the table moves or anyone is told
         for room_id, record in records.items():
@@ -179,7 +134,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
                 rooms[room_id] = record.dump()
             assert record.state is not None
             await send(t.ROOM_STATE, room_id, record.state)
-        for _, result in answers:
+        for result in answers:
             await send(t.COMMAND_RESULTS, str(result.command_id), result)
 
     @app.agent(presence_in, name="stoa.presence")
