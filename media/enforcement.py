@@ -1,15 +1,16 @@
 """Moderation reaches the media: room events become mute, unmute and disconnect.
 
 The enforcer follows ``stoa.room-events`` on every partition (each media
-process must see every room's events, so no consumer group) from the end:
+process must see every room's events, so no consumer group) from the end,
+and carries out ``projections.enforcement.media_action`` of each event on
+this process's sessions:
 
-* ``SpeakerMuted`` / ``SpeakerUnmuted``: the speaker leaves / rejoins the mix
-  and the forwarded tracks from the next packet on;
-* ``SpeakerDemoted``, ``CohostRemoved`` of someone not otherwise on stage:
-  their WHIP session is closed (they may keep listening);
-* ``ParticipantRemoved``: every session of theirs (WHIP, WHEP, WebSocket) is
-  closed;
-* ``RoomEnded``: every session of the room is closed and the hub stopped.
+* ``SetMuted``: the speaker leaves / rejoins the mix and the forwarded
+  tracks from the next packet on;
+* ``LeaveStage`` (demoted, co-host rights taken back): their WHIP session is
+  closed; they may keep listening;
+* ``Expel`` (removed): every session of theirs, publishing and listening;
+* ``CloseRoom``: every session of the room, and its hub stops.
 
 The delay from the event's append to the log (its Kafka timestamp, stamped by
 the room writer as it produces) to the moment it took effect is a Prometheus
@@ -34,17 +35,9 @@ from events.follower import TopicFollower
 from events.producer import LogProducer
 from media.room import RoomHubs
 from media.sfu import Sfu
-from media.whep import WhepServer
+from projections.enforcement import CloseRoom, Expel, LeaveStage, SetMuted, concerns, media_action
 from schemas.codec import decode_event
-from schemas.events import (
-    CohostRemoved,
-    Event,
-    ParticipantRemoved,
-    RoomEnded,
-    SpeakerDemoted,
-    SpeakerMuted,
-    SpeakerUnmuted,
-)
+from schemas.events import Event, RoomEnded
 from schemas.topics import ROOM_EVENTS
 
 log = logging.getLogger("stoa.media")
@@ -71,10 +64,9 @@ class Enforcer:
         producer: LogProducer,
         hubs: RoomHubs,
         sfu: Sfu,
-        whep: WhepServer,
         observe: Observe,
     ) -> None:
-        self.hubs, self.sfu, self.whep, self._observe = hubs, sfu, whep, observe
+        self.hubs, self.sfu, self._observe = hubs, sfu, observe
         self.recent: OrderedDict[str, deque[Event]] = OrderedDict()
         self._follower = TopicFollower(
             bootstrap, [ROOM_EVENTS.name], self._on_record, producer, "stoa.media.enforcer"
@@ -102,48 +94,39 @@ class Enforcer:
         self, event: Event, only_user: str | None = None, appended_at: float | None = None
     ) -> None:
         """Enforce one event (on ``only_user``'s sessions alone, when replaying)."""
-        user_id = getattr(getattr(event, "data", None), "user_id", None)
-        if only_user is not None and user_id != only_user:
+        action = media_action(event)
+        if action is None or (only_user is not None and not concerns(action, only_user)):
             return
         room_id = event.room_id
         hub = self.hubs.get(room_id)
-        if isinstance(event, SpeakerMuted | SpeakerUnmuted):
-            if hub is not None and user_id in hub.speakers:
-                hub.set_muted(str(user_id), isinstance(event, SpeakerMuted))
-                self._took_effect(
-                    event, appended_at, "mute" if isinstance(event, SpeakerMuted) else "unmute"
-                )
-        elif isinstance(event, SpeakerDemoted | CohostRemoved):
-            if self.sfu.detach_user(room_id, str(user_id)):
-                self._took_effect(event, appended_at, "disconnect")
-                await self.sfu.close_detached()
-        elif isinstance(event, ParticipantRemoved):
-            detached = self.sfu.detach_user(room_id, str(user_id))
-            if hub is not None:
-                hub.close_listeners(str(user_id))
-            if detached:
-                self._took_effect(event, appended_at, "disconnect")
-            await self.whep.end_user(room_id, str(user_id))
-            await self.sfu.close_detached()
-        elif isinstance(event, RoomEnded) and only_user is None:
-            for session in self.sfu.in_room(room_id):
-                self.sfu.detach(session.id)
-            if hub is not None:
-                ended = {"status": "ended", "ended_at": event.occurred_at.isoformat()}
-                hub.close_listeners(final=ended)
-                self._took_effect(event, appended_at, "end")
-            self.hubs.release(room_id, ended=True)
-            await self.whep.end_room(room_id)
-            await self.sfu.close_detached()
+        match action:
+            case SetMuted(user_id, muted):
+                if hub is not None and hub.set_muted(user_id, muted):
+                    self._took_effect(event, appended_at, "mute" if muted else "unmute")
+            case LeaveStage(user_id):
+                if self.sfu.detach_user(room_id, user_id):
+                    self._took_effect(event, appended_at, "disconnect")
+            case Expel(user_id):
+                published = self.sfu.detach_user(room_id, user_id)
+                listened = hub.close_listeners(user_id) if hub is not None else 0
+                if published or listened:
+                    self._took_effect(event, appended_at, "disconnect")
+            case CloseRoom(ended_at):
+                self.sfu.detach_room(room_id)
+                if hub is not None:
+                    hub.close_listeners(final={"status": "ended", "ended_at": ended_at.isoformat()})
+                    self._took_effect(event, appended_at, "end")
+                self.hubs.release(room_id, ended=True)
+        await self.sfu.close_detached()
 
     def replay(self, room_id: str, user_id: str, after_version: int) -> list[Event]:
-        """Events newer than the state a session was authorized against, for that user."""
+        """Events newer than the state a session was authorized against that concern its user."""
         return [
-            e
-            for e in self.recent.get(room_id, ())
-            if e.seq is not None
-            and e.seq > after_version
-            and getattr(getattr(e, "data", None), "user_id", None) == user_id
+            event
+            for event in self.recent.get(room_id, ())
+            if (event.seq or 0) > after_version
+            and (action := media_action(event)) is not None
+            and concerns(action, user_id)
         ]
 
     def _took_effect(self, event: Event, appended_at: float | None, action: str) -> None:

@@ -4,7 +4,7 @@ Binary message: one or more records, each ``kind`` (1 byte, 1 = Opus packet),
 ``seq`` (4 bytes, big-endian, wraps at 2**32), ``capture_us`` (8 bytes,
 big-endian, microseconds since the Unix epoch), ``length`` (2 bytes,
 big-endian) and the Opus packet (48 kHz mono, 20 ms). Text message: JSON with
-a ``type`` (``room``, ``caption``, ``moved``).
+a ``type``: ``room`` today (CONTRACT.md also reserves ``caption`` and ``moved``).
 
 The server encodes and the tests and benches decode with the same functions,
 so a framing change cannot pass one side and break the other silently.

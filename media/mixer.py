@@ -1,7 +1,7 @@
 """A room's server-side mix: every speaker's Opus in, one Opus packet per 20 ms out.
 
 Encode once: the room's mixed stream is encoded here exactly once, and every
-listener path (relays, WebSocket, HLS, WHEP) forwards these packets.
+listener (``media.listeners``) is handed these same packets.
 
 Per tick the cost is one decode per speaker who has audio due and one encode;
 speakers who are silent (DTX), absent, not yet started or muted cost nothing.
@@ -65,6 +65,16 @@ class _Speaker:
     jitter: JitterBuffer
     decoder: OpusDecoder = field(default_factory=OpusDecoder)
     muted: bool = False
+    first_ts: int | None = None
+    last_ts: int = 0
+
+    def position(self, rtp_timestamp: int) -> int:
+        """The packet's time in 48 kHz samples since this speaker's first packet (unwrapped)."""
+        if self.first_ts is None:
+            self.first_ts = self.last_ts = rtp_timestamp
+        delta = (rtp_timestamp - self.last_ts + (1 << 31)) % (1 << 32) - (1 << 31)
+        self.last_ts += delta
+        return self.last_ts - self.first_ts
 
 
 MINUS_HANG_TICKS = 25
@@ -158,15 +168,19 @@ class RoomMixer:
 
     def push(
         self, speaker_id: str, seq: int, timestamp: int, payload: bytes, capture_us: int
-    ) -> None:
+    ) -> int | None:
         """Buffer one RTP packet of a speaker's Opus track.
 
-        Packets of muted or unknown speakers (e.g. a straggler after
-        ``remove_speaker``) are dropped.
+        Returns the packet's time in samples since the speaker's first packet,
+        for whoever forwards it as it is (client-side mixing), or ``None`` when
+        it was dropped: packets of muted or unknown speakers (e.g. a straggler
+        after ``remove_speaker``) go nowhere.
         """
         speaker = self._speakers.get(speaker_id)
-        if speaker is not None and not speaker.muted:
-            speaker.jitter.push(seq, timestamp, payload, capture_us)
+        if speaker is None or speaker.muted:
+            return None
+        speaker.jitter.push(seq, timestamp, payload, capture_us)
+        return speaker.position(timestamp)
 
     def tick(self) -> MixedFrame:
         """Mix and encode the next 20 ms: call exactly once per 20 ms of the caller's clock."""
@@ -212,6 +226,13 @@ class RoomMixer:
         frame = MixedFrame(self._seq, capture_us, packet, levels, minus)
         self._seq += 1
         return frame
+
+    def has_speaker(self, speaker_id: str) -> bool:
+        return speaker_id in self._speakers
+
+    def is_muted(self, speaker_id: str) -> bool:
+        speaker = self._speakers.get(speaker_id)
+        return speaker is not None and speaker.muted
 
     def speaker_ids(self) -> tuple[str, ...]:
         """Speakers being mixed, in the order they were added."""

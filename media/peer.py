@@ -4,36 +4,43 @@
   candidate; the SFU has a routable address of its own (or sits behind a load
   balancer), and a STUN round trip on every WHIP/WHEP request would add
   latency or, offline, a timeout. So ``ice_servers=[]``.
-* aioice never offers 127.0.0.1. On a host whose only interface is loopback
-  (CI containers) no candidate pair could form, so when no other IPv4 address
-  exists the loopback address is offered (browsers need
-  ``--allow-loopback-in-peer-connection`` to use it).
+* aioice never offers 127.0.0.1; ``media.aioice_compat`` makes it do so on a
+  host whose only interface is loopback.
+* WHIP and WHEP negotiate the same way (``negotiate``): the transceivers are
+  added before the offer is applied, so aiortc answers with our codec
+  preference (Opus only) and whatever taps the tracks is in place from the
+  first packet.
 """
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
-import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import SessionDescription
 
-_host_addresses: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
-
-
-def _with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    addresses = _host_addresses(use_ipv4, use_ipv6)
-    if use_ipv4 and not any(":" not in a for a in addresses):
-        addresses.append("127.0.0.1")
-    return addresses
-
-
-aioice.ice.get_host_addresses = _with_loopback
+from media.aioice_compat import offer_loopback_when_alone
 
 
 def new_peer_connection() -> RTCPeerConnection:
+    offer_loopback_when_alone()
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def negotiate(pc: RTCPeerConnection, offer_sdp: str) -> str:
+    """Apply a client's offer to ``pc`` (its transceivers already added) and return the answer."""
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:  # aiortc raises whatever its SDP handling hits
+        raise OfferError(f"the offer could not be negotiated ({exc})") from exc
+    return str(pc.localDescription.sdp)
 
 
 def opus_capability() -> RTCRtpCodecCapability:

@@ -16,7 +16,7 @@ from media.journal import MediaEventLog
 from media.room import RoomHubs, RoomServices
 from media.sfu import Sfu
 from media.whep import WhepServer
-from projections.room import RoomState
+from schemas.room import RoomState
 
 STOP_SECONDS = 2.0
 
@@ -35,9 +35,11 @@ class MediaPlane:
         self.hubs = RoomHubs(RoomServices(state, view, self.journal, observe_tick))
         self.sfu = Sfu(self.hubs)
         self.whep = WhepServer(self.hubs)
-        self.enforcer = Enforcer(
-            bootstrap, producer, self.hubs, self.sfu, self.whep, observe_enforcement
-        )
+        self.enforcer = Enforcer(bootstrap, producer, self.hubs, self.sfu, observe_enforcement)
+
+    def room_changed(self, room_id: str) -> None:
+        """Hook for the read model: a room's state or counts changed."""
+        self.hubs.room_changed(room_id)
 
     async def start(self) -> None:
         self.journal.start()

@@ -1,10 +1,14 @@
 """One room's media hub: the 20 ms mixing clock and the fan-out to every listener.
 
 Speakers' Opus packets come in (``push``) as they arrive; every 20 ms the clock
-asks the room's ``RoomMixer`` for one mixed packet (decode each talking
-speaker once, sum, encode once) and hands that same packet to every listener:
-WebSocket listeners get it framed (``media.listen``), WHEP listeners as an
-``av.Packet`` their sender only packetizes. Nothing here encodes per listener.
+asks the room's ``RoomMixer`` (which owns the speakers and their mutes) for
+one mixed packet (decode each talking speaker once, sum, encode once) and
+offers that same packet to every listener (``media.listeners.Listener``:
+WebSocket, WHEP, client-mixing WHEP). Nothing here encodes per listener.
+
+The room's state reaches listeners when the gateway's read model changes
+(``room_changed``): role changes at once, listener counts at most once per
+``COUNTS_EVERY_SECONDS``.
 
 Client-side mixing: a WHEP listener may ask for one track per speaker (for
 per-speaker volume). While the room has at most ``CLIENT_MIX_MAX_SPEAKERS``
@@ -25,17 +29,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from media.activity import ActivityTracker
 from media.journal import MediaEventLog, mixing_mode_changed, speaker_activity
-from media.listen import encode_record, room_message
+from media.listen import room_message
+from media.listeners import ClientMixListener, Listener, MixingMode, Outgoing
 from media.mixer import MixedFrame, RoomMixer
-from media.opus import FRAME_SAMPLES
-from media.tracks import PacketTrack, opus_packet
-from projections.room import RoomState
+from media.tracks import opus_packet
+from schemas.room import RoomState
 
 log = logging.getLogger("stoa.media")
 
@@ -44,13 +48,10 @@ MIX_BITRATE = 64_000
 JITTER_FRAMES = 2
 """Frames of jitter buffer per speaker in the mixer: 40 ms, the latency budget's main cost."""
 CLIENT_MIX_MAX_SPEAKERS = 5
-STATE_EVERY_TICKS = 25
-"""How often (in ticks, so 0.5 s) the room's state is checked and pushed to WebSocket listeners."""
+COUNTS_EVERY_SECONDS = 1.0
+"""Listener-count changes reach a room's listeners at most this often (a popular room's
+audience changes many times a second); role and status changes go out at once."""
 HANG_FLUSH_SECONDS = 60.0
-WS_QUEUE_DEPTH = 50
-"""Messages (1 s of audio) a slow WebSocket listener may fall behind before losing frames."""
-
-MixingMode = Literal["server", "client"]
 
 
 def mixing_mode(speakers: int, client_listeners: int) -> tuple[MixingMode, str]:
@@ -72,50 +73,6 @@ class RoomServices:
     observe_tick: Callable[[float], None] = lambda seconds: None
 
 
-class WsListener:
-    """One WebSocket listener's outbox: binary frames and JSON texts, bounded."""
-
-    def __init__(self, user_id: str, depth: int = WS_QUEUE_DEPTH) -> None:
-        self.user_id = user_id
-        self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(maxsize=depth)
-        self.dropped = 0
-
-    def offer(self, message: bytes | str | None) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(message)
-
-    def close(self) -> None:
-        self.offer(None)
-
-
-@dataclass
-class _Speaker:
-    user_id: str
-    muted: bool = False
-    first_ts: int | None = None
-    last_ts: int = 0
-    packets: int = 0
-
-    def pts(self, rtp_timestamp: int) -> int:
-        """The packet's time in 48 kHz samples from this speaker's first packet (unwrapped)."""
-        if self.first_ts is None:
-            self.first_ts = self.last_ts = rtp_timestamp
-        delta = (rtp_timestamp - self.last_ts + (1 << 31)) % (1 << 32) - (1 << 31)
-        self.last_ts += delta
-        return self.last_ts - self.first_ts
-
-
-@dataclass
-class ClientMixListener:
-    """A WHEP listener with one track per speaker slot (client-side mixing)."""
-
-    tracks: list[PacketTrack]
-    slots: list[str | None] = field(default_factory=list)
-    user_id: str = ""
-
-
 class RoomHub:
     """The room's mixer, its clock task and its listeners; one per live room in this process."""
 
@@ -126,37 +83,36 @@ class RoomHub:
         self.services = services
         self.mixer = RoomMixer(bitrate=MIX_BITRATE, jitter_frames=JITTER_FRAMES)
         self.tracker = ActivityTracker()
-        self.speakers: dict[str, _Speaker] = {}
-        self.ws_listeners: set[WsListener] = set()
-        self.whep_tracks: dict[PacketTrack, str] = {}
-        """Each WHEP listener's track, and whose it is (for mix-minus)."""
-        self.client_listeners: list[ClientMixListener] = []
+        self.listeners: set[Listener] = set()
+        self._forwarders: tuple[ClientMixListener, ...] = ()
+        """The listeners that want speakers' own packets (client-side mixing)."""
         self.slots: list[str | None] = []
+        """Speakers by client-mixing track slot; a freed slot is reused."""
         self.mode = mode
-        """The last recorded decision (kept by the plane across hub restarts)."""
+        """The last recorded decision (kept by ``RoomHubs`` across hub restarts)."""
         self.frames = 0
         self._epoch = time.time()
-        self._state_version = -1
+        self._told_version = -1
+        self._counts_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
     # --- speakers ---------------------------------------------------------
 
     def add_speaker(self, user_id: str, muted: bool) -> None:
-        if user_id not in self.speakers:
-            self.mixer.add_speaker(user_id)
-            self.speakers[user_id] = _Speaker(user_id)
+        if not self.mixer.has_speaker(user_id):
+            self.mixer.add_speaker(user_id, muted=muted)
             free = next((i for i, s in enumerate(self.slots) if s is None), None)
             if free is None:
                 self.slots.append(user_id)
             else:
                 self.slots[free] = user_id
-        self.set_muted(user_id, muted)
+        self.mixer.set_muted(user_id, muted)
         self._sync_listening(user_id)
         self._decide_mode()
 
     def remove_speaker(self, user_id: str) -> None:
         """Out of the mix now; their stop of activity follows after the tracker's hang time."""
-        if self.speakers.pop(user_id, None) is None:
+        if not self.mixer.has_speaker(user_id):
             return
         self.mixer.remove_speaker(user_id)
         self.slots = [None if s == user_id else s for s in self.slots]
@@ -164,100 +120,106 @@ class RoomHub:
             self.slots.pop()
         self._decide_mode()
 
-    def set_muted(self, user_id: str, muted: bool) -> None:
-        """Stop (or resume) mixing and forwarding this speaker from the next packet on."""
-        speaker = self.speakers.get(user_id)
-        if speaker is not None:
-            speaker.muted = muted
-            self.mixer.set_muted(user_id, muted)
+    def set_muted(self, user_id: str, muted: bool) -> bool:
+        """Stop (or resume) mixing and forwarding this speaker from the next packet on.
+
+        Returns whether they are a speaker here (and so whether it took effect).
+        """
+        if not self.mixer.has_speaker(user_id):
+            return False
+        self.mixer.set_muted(user_id, muted)
+        return True
 
     def push(self, user_id: str, seq: int, timestamp: int, payload: bytes, arrival_us: int) -> None:
         """A speaker's RTP Opus packet, as it arrives (called by the speaker's ``OpusTap``)."""
-        speaker = self.speakers.get(user_id)
-        if speaker is None:
+        position = self.mixer.push(user_id, seq, timestamp, payload, arrival_us)
+        if position is None or self.mode != "client" or not self._forwarders:
             return
-        speaker.packets += 1
-        self.mixer.push(user_id, seq, timestamp, payload, arrival_us)
-        if self.mode == "client" and not speaker.muted:
-            packet = opus_packet(payload, speaker.pts(timestamp))
-            slot = self.slots.index(user_id)
-            for listener in self.client_listeners:
-                if slot < len(listener.tracks) and listener.user_id != user_id:
-                    listener.tracks[slot].push(packet)
+        packet = opus_packet(payload, position)
+        slot = self.slots.index(user_id)
+        for listener in self._forwarders:
+            if listener.user_id != user_id:  # a speaker is not sent their own voice
+                listener.forward(slot, packet)
 
     # --- listeners --------------------------------------------------------
 
-    def add_ws_listener(self, user_id: str) -> WsListener:
-        listener = WsListener(user_id)
+    def add_listener(self, listener: Listener) -> None:
+        self.listeners.add(listener)
+        if isinstance(listener, ClientMixListener):
+            listener.mode = self.mode or "server"
+            self._forwarders = (*self._forwarders, listener)
+            self._decide_mode()
         view = self.services.view(self.room_id)
         if view is not None:
-            listener.offer(room_message(view))
-        self.ws_listeners.add(listener)
-        self._sync_listening(user_id)
-        return listener
-
-    def remove_ws_listener(self, listener: WsListener) -> None:
-        self.ws_listeners.discard(listener)
+            listener.tell(room_message(view))
         self._sync_listening(listener.user_id)
 
-    def add_whep_track(self, track: PacketTrack, user_id: str) -> None:
-        self.whep_tracks[track] = user_id
-        self._sync_listening(user_id)
-
-    def remove_whep_track(self, track: PacketTrack) -> None:
-        user_id = self.whep_tracks.pop(track, None)
-        if user_id is not None:
-            self._sync_listening(user_id)
-
-    def add_client_listener(self, tracks: list[PacketTrack], user_id: str) -> ClientMixListener:
-        listener = ClientMixListener(tracks, slots=list(self.slots), user_id=user_id)
-        self.client_listeners.append(listener)
-        self._sync_listening(user_id)
-        self._decide_mode()
-        return listener
-
-    def remove_client_listener(self, listener: ClientMixListener) -> None:
-        with contextlib.suppress(ValueError):
-            self.client_listeners.remove(listener)
+    def remove_listener(self, listener: Listener) -> None:
+        if listener not in self.listeners:
+            return
+        self.listeners.discard(listener)
+        if listener in self._forwarders:
+            self._forwarders = tuple(f for f in self._forwarders if f is not listener)
+            self._decide_mode()
         self._sync_listening(listener.user_id)
-        self._decide_mode()
-
-    def _listens(self, user_id: str) -> bool:
-        return (
-            any(listener.user_id == user_id for listener in self.ws_listeners)
-            or user_id in self.whep_tracks.values()
-            or (
-                self.mode == "server"  # in client mode they get tracks, not the mix
-                and any(client.user_id == user_id for client in self.client_listeners)
-            )
-        )
 
     def _sync_listening(self, user_id: str) -> None:
         """A speaker who listens gets a mix-minus stream; one who stops, stops costing it."""
-        if user_id in self.speakers:
-            self.mixer.set_listening(user_id, self._listens(user_id))
+        if self.mixer.has_speaker(user_id):
+            listens = any(
+                listener.user_id == user_id and listener.hears_mix for listener in self.listeners
+            )
+            self.mixer.set_listening(user_id, listens)
 
     @property
     def idle(self) -> bool:
-        return not (self.speakers or self.ws_listeners or self.whep_tracks or self.client_listeners)
+        return not (self.mixer.speaker_ids() or self.listeners)
+
+    def tell(self, message: str) -> None:
+        for listener in self.listeners:
+            listener.tell(message)
+
+    def room_changed(self) -> None:
+        """The read model has news of this room: tell the listeners (see the module docstring)."""
+        state = self.services.state(self.room_id)
+        if state is None or not self.listeners:
+            return
+        if state.version != self._told_version:
+            self._tell_state()
+        elif self._counts_timer is None:
+            loop = asyncio.get_running_loop()
+            self._counts_timer = loop.call_later(COUNTS_EVERY_SECONDS, self._tell_state)
+
+    def _tell_state(self) -> None:
+        if self._counts_timer is not None:
+            self._counts_timer.cancel()
+            self._counts_timer = None
+        state = self.services.state(self.room_id)
+        view = self.services.view(self.room_id)
+        if state is None or view is None:
+            return
+        self._told_version = state.version
+        self.tell(room_message(view))
 
     def close_listeners(
         self, user_id: str | None = None, final: dict[str, Any] | None = None
-    ) -> None:
-        """Close WebSocket listeners (all of them: the room ended; or one removed user's).
+    ) -> int:
+        """Close every listener (the room ended) or one removed user's; returns how many.
 
-        A closed listener gets the room's state first, so a page can say why;
-        ``final`` overrides fields the read model may not have caught up with.
+        A closed listener is told the room's state first, so a page can say
+        why; ``final`` overrides fields the read model may not have caught up with.
         """
         view = self.services.view(self.room_id)
         if view is not None and final:
             view = {**view, **final}
-        for listener in list(self.ws_listeners):
-            if user_id is None or listener.user_id == user_id:
-                if view is not None:
-                    listener.offer(room_message(view))
-                listener.close()
-                self.ws_listeners.discard(listener)
+        text = room_message(view) if view is not None else None
+        closing = [x for x in self.listeners if user_id is None or x.user_id == user_id]
+        for listener in closing:
+            if text is not None:
+                listener.tell(text)
+            self.remove_listener(listener)
+            listener.close()
+        return len(closing)
 
     # --- the clock --------------------------------------------------------
 
@@ -270,6 +232,8 @@ class RoomHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._counts_timer is not None:
+            self._counts_timer.cancel()
         self.close_listeners()
         self._follow_activity({}, later=HANG_FLUSH_SECONDS)
 
@@ -289,45 +253,17 @@ class RoomHub:
                 log.exception("room %s: mixing tick failed", self.room_id)
 
     def tick(self) -> MixedFrame | None:
-        """One 20 ms step: mix, fan out, follow voice activity, refresh the room state."""
+        """One 20 ms step: mix, offer the frame to every listener, follow voice activity."""
         started = time.perf_counter()
-        frame = self.mixer.tick() if self.speakers else None
-        if frame is not None:
-            self._fan_out(frame)
+        frame = self.mixer.tick() if self.mixer.speaker_ids() else None
+        if frame is not None and self.listeners:
+            outgoing = Outgoing(frame)
+            for listener in self.listeners:
+                listener.offer(outgoing)
         self._follow_activity(frame.levels if frame is not None else {})
         self.frames += 1
-        if self.frames % STATE_EVERY_TICKS == 0:
-            self._push_state()
         self.services.observe_tick(time.perf_counter() - started)
         return frame
-
-    def _fan_out(self, frame: MixedFrame) -> None:
-        """The same encoded packet to every listener; a listening speaker gets their minus."""
-        if self.ws_listeners:
-            shared = encode_record(frame.seq, frame.capture_us, frame.packet)
-            own = {u: encode_record(frame.seq, frame.capture_us, p) for u, p in frame.minus.items()}
-            for listener in self.ws_listeners:
-                listener.offer(own.get(listener.user_id, shared) if own else shared)
-        if self.whep_tracks or (self.mode == "server" and self.client_listeners):
-            pts = frame.seq * FRAME_SAMPLES
-            packet = opus_packet(frame.packet, pts)
-            mine = {u: opus_packet(p, pts) for u, p in frame.minus.items()}
-            for track, user_id in self.whep_tracks.items():
-                track.push(mine.get(user_id, packet) if mine else packet)
-            if self.mode == "server":
-                for client in self.client_listeners:
-                    client.tracks[0].push(mine.get(client.user_id, packet) if mine else packet)
-
-    def _push_state(self) -> None:
-        state = self.services.state(self.room_id)
-        if state is None or state.version == self._state_version or not self.ws_listeners:
-            return
-        self._state_version = state.version
-        view = self.services.view(self.room_id)
-        if view is not None:
-            text = room_message(view)
-            for listener in self.ws_listeners:
-                listener.offer(text)
 
     # --- journal ----------------------------------------------------------
 
@@ -355,16 +291,23 @@ class RoomHub:
             )
 
     def _decide_mode(self) -> None:
-        mode, reason = mixing_mode(len(self.speakers), len(self.client_listeners))
+        mode, reason = mixing_mode(len(self.mixer.speaker_ids()), len(self._forwarders))
         if mode != self.mode:
             self.mode = mode
             self.services.journal.emit(mixing_mode_changed(self.room_id, mode, reason))
-            for user_id in self.speakers:
+            for forwarder in self._forwarders:
+                forwarder.mode = mode
+            for user_id in self.mixer.speaker_ids():
                 self._sync_listening(user_id)
 
 
 class RoomHubs:
-    """The hubs of this process: opened by the first speaker or listener, stopped when idle."""
+    """The hubs of this process, and the one place where rooms gain and lose their members.
+
+    A hub opens with its first speaker or listener and stops when the last
+    one leaves or the room ends; WHIP, WHEP and the WebSocket route all go
+    through ``attach``/``detach`` (and the speaker pair), never the hub directly.
+    """
 
     def __init__(self, services: RoomServices) -> None:
         self.services = services
@@ -382,6 +325,42 @@ class RoomHubs:
 
     def get(self, room_id: str) -> RoomHub | None:
         return self.rooms.get(room_id)
+
+    def attach(self, room_id: str, listener: Listener) -> RoomHub:
+        hub = self.open(room_id)
+        hub.add_listener(listener)
+        return hub
+
+    def detach(self, room_id: str, listener: Listener) -> None:
+        hub = self.rooms.get(room_id)
+        if hub is not None:
+            hub.remove_listener(listener)
+            self.release(room_id)
+
+    @contextlib.contextmanager
+    def listening(self, room_id: str, listener: Listener) -> Iterator[RoomHub]:
+        """``listener`` hears the room for the duration of the block."""
+        hub = self.attach(room_id, listener)
+        try:
+            yield hub
+        finally:
+            self.detach(room_id, listener)
+
+    def attach_speaker(self, room_id: str, user_id: str, muted: bool) -> RoomHub:
+        hub = self.open(room_id)
+        hub.add_speaker(user_id, muted)
+        return hub
+
+    def detach_speaker(self, room_id: str, user_id: str) -> None:
+        hub = self.rooms.get(room_id)
+        if hub is not None:
+            hub.remove_speaker(user_id)
+            self.release(room_id)
+
+    def room_changed(self, room_id: str) -> None:
+        hub = self.rooms.get(room_id)
+        if hub is not None:
+            hub.room_changed()
 
     def release(self, room_id: str, ended: bool = False) -> None:
         """Stop the room's hub if nobody speaks or listens any more, or because the room ended."""

@@ -5,10 +5,11 @@ every sent frame per sender. The SFU wants neither: the mixer decodes each
 speaker exactly once itself, and every listener receives the room's one
 encoding. Two small objects change that, and nothing else of aiortc:
 
-* ``OpusTap`` turns the receiver aiortc created for a speaker's transceiver
-  into one that hands each RTP packet's Opus payload to a callback the moment
-  it arrives, skipping aiortc's jitter buffer (its 4-packet prefetch would add
-  80 ms; the mixer has its own) and its decoder thread. Packets the sender
+* ``OpusTap`` takes over the receiver aiortc created for a speaker's
+  transceiver (through ``media.aiortc_compat``) and hands each RTP packet's
+  Opus payload to a callback the moment it arrives, skipping aiortc's jitter
+  buffer (its 4-packet prefetch would add 80 ms; the mixer has its own) and
+  its decoder thread. Packets the sender
   marks as near-silent in the RFC 6464 audio-level header extension (a
   muted microphone sends -127 dBov) are dropped there and then, renumbered
   so that the mixer sees a DTX pause rather than loss: past the mixer's
@@ -28,6 +29,8 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
 
+from media.aiortc_compat import redirect_rtp, set_track_id, stop_receiving
+
 OPUS_TIME_BASE = fractions.Fraction(1, 48000)
 
 SILENT_DBOV = 80
@@ -41,37 +44,32 @@ PacketSink = Callable[[int, int, bytes, int], None]
 """Receives ``(rtp_seq, rtp_timestamp, opus_payload, arrival_us)`` for each packet."""
 
 
-class OpusTap(RTCRtpReceiver):
-    """An aiortc receiver that forwards Opus payloads instead of decoding them.
+class OpusTap:
+    """A speaker's receiver, forwarding Opus payloads instead of decoding them.
 
-    Install it with ``tap(receiver, sink)`` on the receiver aiortc made while
-    applying the remote offer (before the connection starts). aiortc builds its
-    receivers itself, so the instance's class is switched to this subclass;
-    the subclass adds attributes but no slots, which makes the switch safe.
-    Receiver reports (RTCP RR) are not sent: the SFU does not feed aiortc's
-    private statistics; browsers need no RR to keep sending audio.
+    ``tap(receiver, sink)`` installs it on the receiver aiortc made while
+    applying the remote offer (before the connection starts); from then on
+    each RTP packet comes to ``handle``.
     """
 
-    sink: PacketSink
-    opus_types: frozenset[int]
-    packets: int
-    octets: int
-    silent: int
-    """Packets dropped as silence; sequence numbers after them are lowered by as many."""
+    def __init__(self, receiver: RTCRtpReceiver, sink: PacketSink) -> None:
+        self.receiver = receiver
+        self.sink = sink
+        self.opus_types: frozenset[int] = frozenset()
+        self.packets = 0
+        self.octets = 0
+        self.silent = 0
+        """Packets dropped as silence; sequence numbers after them are lowered by as many."""
 
-    async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
+    def negotiated(self, parameters: RTCRtpReceiveParameters) -> None:
         self.opus_types = frozenset(
             c.payloadType
             for c in parameters.codecs
             if c.mimeType.lower() == "audio/opus" and c.payloadType is not None
         )
-        await super().receive(parameters)
-        # super() started aiortc's decoder thread; nothing will ever reach it,
-        # so stop it now rather than keep one idle thread per speaker.
-        self._handle_disconnect()
 
-    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        if not self._enabled or packet.payload_type not in self.opus_types or not packet.payload:
+    def handle(self, packet: RtpPacket) -> None:
+        if packet.payload_type not in self.opus_types or not packet.payload:
             return
         self.packets += 1
         self.octets += len(packet.payload)
@@ -83,16 +81,15 @@ class OpusTap(RTCRtpReceiver):
         seq = (packet.sequence_number - self.silent) & 0xFFFF
         self.sink(seq, packet.timestamp, packet.payload, time.time_ns() // 1000)
 
+    def stop(self) -> None:
+        """Packets still in flight are dropped from now on."""
+        stop_receiving(self.receiver)
+
 
 def tap(receiver: RTCRtpReceiver, sink: PacketSink) -> OpusTap:
-    receiver.__class__ = OpusTap
-    assert isinstance(receiver, OpusTap)
-    receiver.sink = sink
-    receiver.opus_types = frozenset()
-    receiver.packets = 0
-    receiver.octets = 0
-    receiver.silent = 0
-    return receiver
+    opus = OpusTap(receiver, sink)
+    redirect_rtp(receiver, opus.negotiated, opus.handle)
+    return opus
 
 
 class PacketTrack(MediaStreamTrack):
@@ -107,9 +104,14 @@ class PacketTrack(MediaStreamTrack):
     def __init__(self, depth: int = 25, track_id: str | None = None) -> None:
         super().__init__()
         if track_id is not None:
-            self._id = track_id
+            set_track_id(self, track_id)
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=depth)
         self.dropped = 0
+
+    @property
+    def queued(self) -> int:
+        """Packets waiting for the sender: how far behind this listener is."""
+        return self._queue.qsize()
 
     def push(self, packet: av.Packet) -> None:
         if self.readyState != "live":

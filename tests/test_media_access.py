@@ -5,10 +5,12 @@ Chromium): they publish pre-encoded speech, so these tests are quick.
 """
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -186,14 +188,29 @@ async def test_listening_needs_a_media_token_for_this_room(
     assert refusal.value.status == 403
 
 
+@contextlib.asynccontextmanager
+async def ws_listening(
+    http: aiohttp.ClientSession, room_id: str, user_id: str
+) -> AsyncIterator[tuple[Joined, clients.WsListener]]:
+    """``user_id`` joins and listens over the WebSocket for the duration of the block."""
+    joined = await join(http, room_id, user_id)
+    heard = clients.WsListener()
+    task = asyncio.create_task(heard.run(http, joined.body["listen"]["websocket"]))
+    try:
+        yield joined, heard
+    finally:
+        task.cancel()
+
+
+def room_states(heard: clients.WsListener) -> list[dict[str, Any]]:
+    return [state for state in map(json.loads, heard.texts) if state["type"] == "room"]
+
+
 async def test_websocket_listener_gets_the_room_state_and_is_closed_when_the_room_ends(
     http: aiohttp.ClientSession,
 ) -> None:
     room_id, host_token = await live_room(http, "acc-host-11")
-    listener = await join(http, room_id, "acc-lis-11")
-    heard = clients.WsListener()
-    task = asyncio.create_task(heard.run(http, listener.body["listen"]["websocket"]))
-    try:
+    async with ws_listening(http, room_id, "acc-lis-11") as (_, heard):
         assert await eventually(lambda: bool(heard.texts))
         first = json.loads(heard.texts[0])
         assert first["type"] == "room" and first["room_id"] == room_id
@@ -201,8 +218,36 @@ async def test_websocket_listener_gets_the_room_state_and_is_closed_when_the_roo
         await act(http, host_token, "POST", f"/v1/rooms/{room_id}/end")
         await asyncio.wait_for(heard.closed.wait(), 10)
         assert json.loads(heard.texts[-1])["status"] == "ended"
-    finally:
-        task.cancel()
+
+
+async def test_websocket_listeners_hear_of_role_and_audience_changes_as_they_happen(
+    http: aiohttp.ClientSession,
+) -> None:
+    """The room's state is pushed when the gateway's read model changes, not polled."""
+    room_id, host_token = await live_room(http, "acc-host-14")
+    async with ws_listening(http, room_id, "acc-lis-14") as (_, heard):
+        assert await eventually(lambda: bool(room_states(heard)))
+        await act(http, host_token, "PUT", f"/v1/rooms/{room_id}/speakers/acc-guest-14")
+        assert await eventually(lambda: room_states(heard)[-1]["speaker_ids"] == ["acc-guest-14"])
+        await join(http, room_id, "acc-other-14")
+        assert await eventually(lambda: room_states(heard)[-1]["listener_count"] == 2)
+        versions = [state["version"] for state in room_states(heard)]
+        assert versions == sorted(versions)
+
+
+async def test_a_removed_listener_loses_every_listening_session(
+    http: aiohttp.ClientSession,
+) -> None:
+    room_id, host_token = await live_room(http, "acc-host-15")
+    async with ws_listening(http, room_id, "acc-lis-15") as (joined, heard):
+        receiver = await clients.receive(http, joined.body["listen"]["whep"], joined.media_token)
+        try:
+            assert await eventually(lambda: receiver.pc.connectionState == "connected")
+            await act(http, host_token, "PUT", f"/v1/rooms/{room_id}/removals/acc-lis-15")
+            await asyncio.wait_for(heard.closed.wait(), 10)
+            assert await eventually(lambda: receiver.pc.connectionState in ("closed", "failed"))
+        finally:
+            await receiver.pc.close()
 
 
 async def test_client_side_mixing_forwards_each_speaker_and_is_journaled(

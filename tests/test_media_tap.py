@@ -24,12 +24,24 @@ def tapped() -> tuple[list[tuple[int, int, bytes]], RTCRtpReceiver]:
     receiver = RTCRtpReceiver("audio", SimpleNamespace(state="new"))  # type: ignore[arg-type]
     opus = tap(receiver, lambda seq, ts, payload, arrival: got.append((seq, ts, payload)))
     opus.opus_types = frozenset({OPUS_PT})
-    return got, opus
+    return got, receiver
 
 
 async def feed(receiver: RTCRtpReceiver, packets: list[RtpPacket]) -> None:
+    """Through aiortc's own entry point for received RTP (what its transport calls)."""
     for p in packets:
         await receiver._handle_rtp_packet(p, arrival_time_ms=0)
+
+
+async def test_a_stopped_tap_forwards_nothing_more() -> None:
+    got: list[int] = []
+    receiver = RTCRtpReceiver("audio", SimpleNamespace(state="new"))  # type: ignore[arg-type]
+    opus = tap(receiver, lambda seq, ts, payload, arrival: got.append(seq))
+    opus.opus_types = frozenset({OPUS_PT})
+    await feed(receiver, [packet(1, 30)])
+    opus.stop()
+    await feed(receiver, [packet(2, 30)])
+    assert got == [1] and opus.packets == 1
 
 
 async def test_payloads_reach_the_sink_unchanged_and_other_payload_types_do_not() -> None:
