@@ -34,6 +34,7 @@ from events.archive import restore as archive_restore
 from events.archive.migrations import migrate
 from events.archive.remote import RemoteArchive
 from events.archive.store import ClickHouseArchive, connect
+from infra.addresses import chdb_dir
 from infra.broker import EmbeddedBroker
 from infra.localstack import Stack, stoa_env
 from infra.settings import Settings
@@ -171,7 +172,7 @@ def _lag(stack: Stack, archive: RemoteArchive, rate: int, seconds: float) -> dic
 
 def _restore(data_dir: Path) -> dict[str, Any]:
     settings = Settings(data_dir=data_dir)
-    client = connect(settings)
+    client = connect(settings.clickhouse_url, chdb_dir(settings))
     migrate(client)
     archive = ClickHouseArchive(client)
     plan = archive_restore.plan(archive)

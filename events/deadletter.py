@@ -8,12 +8,32 @@ partition.
 
 import base64
 from dataclasses import dataclass
+from typing import Protocol
 
 from schemas.base import utcnow
 from schemas.deadletter import DeadLetter
 from schemas.topics import DEAD_LETTER
 
 TOPIC = DEAD_LETTER.name
+
+
+class KafkaRecord(Protocol):
+    """A record as a Kafka client hands it over; aiokafka's ConsumerRecord is one."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int:
+        """Milliseconds since the epoch, as Kafka stamps records."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,11 @@ class RawRecord:
     value: bytes | None
     timestamp_ms: int | None = None
     """The record's Kafka timestamp (the producer's append time), when the reader had it."""
+
+    @classmethod
+    def of(cls, record: KafkaRecord) -> "RawRecord":
+        r = record
+        return cls(r.topic, r.partition, r.offset, r.key, r.value, timestamp_ms=r.timestamp)
 
 
 def dead_letter(record: RawRecord, error: str, consumer: str) -> DeadLetter:

@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from events.deadletter import TOPIC as DEAD_LETTER_TOPIC
 from events.deadletter import RawRecord, dead_letter
 from events.offsets import true_end_offsets
+from events.partitions import partitions_of
 from events.producer import LogProducer
 from schemas.codec import UndecodableMessage
 
@@ -57,13 +58,7 @@ class TopicFollower:
             fetch_max_wait_ms=10,
         )
         await consumer.start()
-        tps = []
-        for topic in self._topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(consumer, self._topics)
         consumer.assign(tps)
         if self._start == "beginning":
             await consumer.seek_to_beginning(*tps)
@@ -92,9 +87,7 @@ class TopicFollower:
                 continue
             for tp, records in batch.items():
                 for r in records:
-                    await self._handle(
-                        RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
-                    )
+                    await self._handle(RawRecord.of(r))
                 if records and tp in self._targets and records[-1].offset + 1 >= self._targets[tp]:
                     del self._targets[tp]
             if not self._targets:

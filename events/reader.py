@@ -3,10 +3,11 @@
 import uuid
 from collections.abc import AsyncIterator
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from events.deadletter import RawRecord
 from events.offsets import true_end_offsets
+from events.partitions import partitions_of
 
 
 async def read_all(
@@ -22,11 +23,7 @@ async def read_all(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(consumer, [topic])
         if not tps:
             return
         consumer.assign(tps)
@@ -45,7 +42,7 @@ async def read_all(
             for tp, records in batch.items():
                 for r in records:
                     if r.offset < ends[tp]:
-                        yield RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                        yield RawRecord.of(r)
                 if records and records[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
     finally:

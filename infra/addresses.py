@@ -1,4 +1,10 @@
-"""Where a running stack's broker is: configured, or written down by ``stoa up``."""
+"""Where a stack's broker and archive are: configured, or found under the data dir.
+
+A running stack writes down the ports it picked (the embedded broker's, the
+archiver's query endpoint), so that other processes (``stoa replay``, ``stoa
+sql``, the gateway) find it without being told. The log and archive packages
+take the results as plain URLs and paths, never the settings themselves.
+"""
 
 from pathlib import Path
 
@@ -20,3 +26,8 @@ def running_bootstrap(settings: Settings) -> str | None:
 def archive_file(settings: Settings) -> Path:
     """The running archiver's query endpoint (it owns the embedded chDB while the stack runs)."""
     return Path(settings.data_dir) / "run" / "archive"
+
+
+def chdb_dir(settings: Settings) -> Path:
+    """The embedded archive's directory, used when ``STOA_CLICKHOUSE_URL`` is unset."""
+    return Path(settings.data_dir) / "clickhouse"

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from infra.addresses import running_bootstrap
+from infra.addresses import archive_file, chdb_dir, running_bootstrap
 from infra.settings import Settings
 
 if TYPE_CHECKING:
-    from projections.room import RoomState
+    from events.archive.store import Archive
+    from schemas.room import RoomState
 
 console = Console()
 
@@ -70,30 +71,46 @@ def replay(
 ) -> None:
     """Time-travel debugging: the room as it was at a seq or an instant."""
     from infra import replay as r
+    from projections.room import SequenceGap
 
     when = _instant(at)
     if from_archive:
         if rebuild or not room_id:
             raise click.UsageError("--from-archive replays one room: pass --room ROOM.")
-        from events.archive.remote import open_archive
-
-        _print_state(
-            r.replay_room_from_archive(open_archive(Settings()), room_id, seq, when), room_id
-        )
+        _print_state(r.replay_room_from_archive(_archive(), room_id, seq, when), room_id)
         return
     broker = _bootstrap(bootstrap)
     if rebuild:
-        states, differing, bad = asyncio.run(r.rebuild(broker))
+        done = asyncio.run(r.rebuild(broker))
         console.print(
-            f"rebuilt {len(states)} rooms from the log; {len(differing)} differed from "
-            f"the published projection; {bad} undecodable records skipped"
+            f"rebuilt {len(done.states)} rooms from the log; {len(done.differing)} differed from "
+            f"the published projection; {done.undecodable} undecodable records skipped"
         )
-        for room in differing:
+        for room in done.differing:
             console.print(f"  republished {room}")
+        for room, why in sorted(done.gaps.items()):
+            console.print(f"  [red]not rebuilt[/] {room}: {why}")
+        if done.gaps:
+            sys.exit(1)
         return
     if not room_id:
         raise click.UsageError("Pass --room ROOM (or --rebuild).")
-    _print_state(asyncio.run(r.replay_room(broker, room_id, seq=seq, at=when)), room_id)
+    try:
+        state = asyncio.run(r.replay_room(broker, room_id, seq=seq, at=when))
+    except SequenceGap as gap:
+        console.print(f"[red]the log of room {room_id} has a gap:[/] {gap}")
+        sys.exit(1)
+    _print_state(state, room_id)
+
+
+def _archive() -> "Archive":
+    """The configured archive, through the running archiver when the stack is up."""
+    from events.archive.remote import open_archive
+
+    settings = Settings()
+    return open_archive(
+        settings.clickhouse_url, chdb_dir(settings), endpoint_file=archive_file(settings)
+    )
 
 
 def _instant(at: str | None) -> datetime | None:
@@ -121,11 +138,11 @@ def _print_state(state: "RoomState | None", room_id: str) -> None:
 )
 def sql(query: str, fmt: str) -> None:
     """Run an analytics query on the archive (chDB, or STOA_CLICKHOUSE_URL) and print it."""
-    from events.archive.remote import QueryError, open_archive
+    from events.archive.remote import QueryError
     from infra.sql import render
 
     try:
-        result = open_archive(Settings()).query(query)
+        result = _archive().query(query)
     except QueryError as exc:
         console.print(f"[red]query failed:[/] {exc}")
         sys.exit(1)

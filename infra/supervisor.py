@@ -26,7 +26,7 @@ from events.admin import ensure_topics
 from events.archive import restore as archive_restore
 from events.archive.migrations import migrate
 from events.archive.store import ClickHouseArchive, connect
-from infra.addresses import bootstrap_file
+from infra.addresses import bootstrap_file, chdb_dir
 from infra.broker import EmbeddedBroker, free_port
 from infra.orphans import supervised_env
 from infra.settings import Settings
@@ -109,7 +109,7 @@ class ChildWatch(threading.Thread):
 
 def restore_if_empty(settings: Settings, bootstrap: str) -> int:
     """Give an empty broker its log back from the archive, before anything reads the log."""
-    client = connect(settings)
+    client = connect(settings.clickhouse_url, chdb_dir(settings))
     try:
         migrate(client)
         archive = ClickHouseArchive(client)

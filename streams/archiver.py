@@ -33,7 +33,7 @@ from events.archive.restore import ARCHIVER_GROUP as GROUP
 from events.archive.rows import rows_of
 from events.archive.store import ClickHouseArchive, connect
 from events.offsets import true_end_offsets
-from infra.addresses import archive_file
+from infra.addresses import archive_file, chdb_dir
 from infra.orphans import watch_supervisor
 from infra.settings import Settings
 
@@ -180,14 +180,13 @@ def query_app(sink: ArchiveSink) -> web.Application:
 
 
 async def serve(bootstrap: str, settings: Settings) -> None:
-    client = connect(settings)
+    client = connect(settings.clickhouse_url, chdb_dir(settings))
     migrate(client)
     sink = ArchiveSink(bootstrap, ClickHouseArchive(client))
     runner = web.AppRunner(query_app(sink), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = int(runner.addresses[0][1])  # the port the system picked
     address = archive_file(settings)
     address.parent.mkdir(parents=True, exist_ok=True)
     address.write_text(f"http://127.0.0.1:{port}")

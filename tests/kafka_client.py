@@ -1,6 +1,7 @@
 """A plain aiokafka client, independent of Stoa's own consumer and producer code.
 
-(Only the end offsets come from ``events.offsets``: Tansu under-reports them.)
+(Only the end offsets come from ``events.offsets``, as Tansu under-reports them, and the
+metadata refresh from ``events.aiokafka_compat``, the one home of aiokafka internals.)
 
 Debian's kcat would be the more independent choice, but librdkafka's
 ApiVersionRequest fails against the embedded Tansu 0.6.0 ("Read underflow"),
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from events.aiokafka_compat import refresh_metadata
 from events.offsets import true_end_offsets
 
 
@@ -22,7 +24,7 @@ async def _consume(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     )
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        await refresh_metadata(consumer)
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

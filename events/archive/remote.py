@@ -10,6 +10,7 @@ import base64
 import json
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -17,8 +18,6 @@ import httpx
 
 from events.archive.migrations import migrate
 from events.archive.store import Archive, ClickHouseArchive, Result, connect
-from infra.addresses import archive_file
-from infra.settings import Settings
 
 
 def to_json(value: Any) -> Any:
@@ -72,14 +71,16 @@ class ReadOnlyArchive:
         return self._archive.query(sql, parameters, read_only=True)
 
 
-def open_archive(settings: Settings) -> Archive:
-    """For analysts' queries: the running archiver if there is one, else the store directly."""
-    if not settings.clickhouse_url:
-        address = archive_file(settings)
-        if address.exists():
-            remote = RemoteArchive(address.read_text().strip())
-            if remote.alive():
-                return remote
-    client = connect(settings)
+def open_archive(url: str | None, chdb_dir: Path, *, endpoint_file: Path) -> Archive:
+    """For analysts' queries: the running archiver if there is one, else the store directly.
+
+    ``url`` and ``chdb_dir`` are as for ``connect``; ``endpoint_file`` is where a
+    running archiver writes the URL it answers queries on.
+    """
+    if not url and endpoint_file.exists():
+        remote = RemoteArchive(endpoint_file.read_text().strip())
+        if remote.alive():
+            return remote
+    client = connect(url, chdb_dir)
     migrate(client)
     return ReadOnlyArchive(ClickHouseArchive(client))

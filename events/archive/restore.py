@@ -15,11 +15,12 @@ replaying them into a writer would decide them a second time.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from events.admin import ensure_topics
 from events.archive.store import ClickHouseArchive
 from events.offsets import true_end_offsets
+from events.partitions import partitions_of
 from events.producer import producer_options
 from schemas.topics import ALL_TOPICS, COMMANDS, TopicSpec
 
@@ -52,13 +53,6 @@ def plan(archive: ClickHouseArchive) -> RestorePlan:
         {"skipped": list(SKIPPED)},
     )
     return RestorePlan({(str(t), int(p)): int(n) for t, p, n in result.rows})
-
-
-async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
-    await consumer._client.force_metadata_update()
-    return [
-        TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-    ]
 
 
 async def broker_is_empty(bootstrap: str) -> bool:

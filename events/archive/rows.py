@@ -16,9 +16,11 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
+
+from events.deadletter import KafkaRecord
 
 COLUMNS: tuple[str, ...] = (
     "event_id",
@@ -44,23 +46,6 @@ ID_FIELD = {"stoa.commands": "command_id", "stoa.presence": "batch_id"}
 
 TIME_FIELDS = ("occurred_at", "issued_at", "received_at", "updated_at")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class KafkaRecord(Protocol):
-    """What rows need of a record; aiokafka's ConsumerRecord has it."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def timestamp(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Where the archive lives: embedded chDB under the data dir, or a ClickHouse server.
+"""Where the archive lives: embedded chDB in a directory of its own, or a ClickHouse server.
 
 Both are reached through clickhouse-connect, so the DDL, inserts and queries
 are the same. chDB allows one engine per directory per process; while the
@@ -16,7 +16,6 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from events.archive.rows import COLUMNS
-from infra.settings import Settings
 
 TABLE = "stoa.events"
 
@@ -35,15 +34,11 @@ class Archive(Protocol):
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Result: ...
 
 
-def chdb_path(settings: Settings) -> Path:
-    return (Path(settings.data_dir) / "clickhouse").resolve()
-
-
-def connect(settings: Settings) -> Client:
-    """A client for the configured archive (``STOA_CLICKHOUSE_URL`` or chDB)."""
-    if settings.clickhouse_url:
-        return clickhouse_connect.get_client(dsn=settings.clickhouse_url)
-    path = chdb_path(settings)
+def connect(url: str | None, chdb_dir: Path) -> Client:
+    """A client for the ClickHouse server at ``url``, or else for embedded chDB in ``chdb_dir``."""
+    if url:
+        return clickhouse_connect.get_client(dsn=url)
+    path = chdb_dir.resolve()  # a chdb:// DSN names an absolute path
     path.mkdir(parents=True, exist_ok=True)
     return clickhouse_connect.get_client(dsn=f"chdb://{path}")
 
