@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import docs, openapi, problems
 from api.auth import Authenticator
 from api.bus import CommandBus
 from api.media import page_router as media_page_router
@@ -23,10 +23,11 @@ from api.problems import Problem
 from api.ratelimit import RateLimiter
 from api.readmodel import RoomReadModel
 from api.rooms import router as rooms_router
-from api.views import DevTokenBody, RoomView, TokenOut
+from api.views import DevTokenBody, Health, RoomView, TokenOut
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from infra.settings import Settings
+from media.listeners import WsListener
 from media.plane import MediaPlane
 
 STATIC = Path(__file__).parent / "static"
@@ -81,8 +82,13 @@ def _media_plane(
     metrics.media_sessions.labels("whip").set_function(lambda: len(plane.sfu.sessions))
     metrics.media_sessions.labels("whep").set_function(lambda: len(plane.whep.sessions))
     metrics.media_sessions.labels("websocket").set_function(
-        lambda: sum(len(hub.ws_listeners) for hub in plane.hubs.rooms.values())
+        lambda: sum(
+            isinstance(listener, WsListener)
+            for hub in plane.hubs.rooms.values()
+            for listener in hub.listeners
+        )
     )
+    rooms.watch(plane.room_changed)
     return plane
 
 
@@ -111,21 +117,31 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     app = FastAPI(
         title="Stoa",
         version="0.1.0",
-        description="Live audio rooms. Errors are RFC 9457 application/problem+json.",
+        description=openapi.DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves /docs and /redoc without a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.auth = Authenticator(settings)
     app.state.metrics = GatewayMetrics()
     app.state.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     problems.install(app)
+    openapi.install(app)
+    docs.install(app)
     app.include_router(rooms_router)
     app.include_router(media_router)
     app.include_router(media_page_router)
 
     app.add_middleware(RequestTiming, metrics=app.state.metrics)
 
-    @app.post("/v1/auth/dev-token", response_model=TokenOut, tags=["auth"])
+    @app.post(
+        "/v1/auth/dev-token",
+        response_model=TokenOut,
+        tags=["auth"],
+        responses=problems.responses(404, 422),
+    )
     async def dev_token(body: DevTokenBody) -> TokenOut:
         """Sign in as anyone: only when ``STOA_DEV_AUTH`` is on (``stoa up`` turns it on)."""
         if not settings.dev_auth:
@@ -137,7 +153,12 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         """A small page for trying rooms by hand; the media plane will add audio to it."""
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "Still catching up with the log."}},
+    )
     async def healthz(request: Request) -> Response:
         rooms = getattr(request.app.state, "rooms", None)
         ready = rooms is not None and rooms.caught_up
@@ -148,8 +169,14 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
             media_type="application/json",
         )
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
+        """Prometheus metrics, in its text exposition format."""
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

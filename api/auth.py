@@ -6,12 +6,32 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 
 from api.problems import Problem
 from infra.settings import Settings
+from schemas.base import UserId
 
 USER_AUDIENCE = "stoa"
 MEDIA_AUDIENCE = "stoa-media"
+USER_IDS: TypeAdapter[str] = TypeAdapter(UserId)
+
+user_bearer = HTTPBearer(
+    scheme_name="userToken",
+    bearerFormat="JWT",
+    description="A user token (`sub` = user id); in dev auth mode `POST /v1/auth/dev-token` "
+    "issues one.",
+    auto_error=False,
+)
+MEDIA_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "The short-lived media token returned by `POST /v1/rooms/{room_id}/join` "
+    "(`token`), for that room only.",
+}
+"""WHIP and WHEP read their token themselves; ``api.openapi`` declares this scheme for them."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +96,22 @@ class Authenticator:
             raise Problem(401, "invalid_token", f"The bearer token is not valid: {exc}.") from exc
 
 
-def current_user(request: Request) -> User:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer)],
+) -> User:
+    if credentials is None or not credentials.credentials.strip():
         raise Problem(401, "not_authenticated", "Send 'Authorization: Bearer <token>'.")
-    claims = request.app.state.auth.verify(token.strip())
-    return User(user_id=str(claims["sub"]), display_name=claims.get("name"))
+    claims = request.app.state.auth.verify(credentials.credentials.strip())
+    try:  # a JWKS issuer may use subjects that are not Stoa user ids
+        user_id = USER_IDS.validate_python(str(claims["sub"]))
+    except ValidationError as exc:
+        raise Problem(
+            401, "invalid_token", "The token's subject is not a valid user id "
+            "(1-64 letters, digits and _ . : @ -).",
+        ) from exc  # fmt: skip
+    name = claims.get("name")
+    return User(user_id=user_id, display_name=name if isinstance(name, str) else None)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -12,31 +12,37 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast, get_args
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import FileResponse
 from starlette.websockets import WebSocketDisconnect
 
 from api.auth import MEDIA_AUDIENCE, Authenticator
+from api.openapi import END_SESSION, offer_answer
 from api.problems import Problem, problem_response
 from api.readmodel import RoomReadModel
+from api.views import MixingQuery, RoomIdPath, SessionIdPath
+from media.listeners import WsListener
 from media.peer import OfferError
 from media.plane import MediaPlane
-from projections.room import RoomState
+from projections.admission import Action, admit
+from schemas.commands import Rejection
+from schemas.room import Role, RoomState
 
 router = APIRouter(prefix="/v1/rooms", tags=["media"])
 page_router = APIRouter()
 
 SDP = "application/sdp"
-STAGE_ROLES = frozenset({"host", "cohost", "speaker"})
 STATIC = Path(__file__).parent / "static"
 
 
 @dataclass(frozen=True)
 class Grant:
+    """Who a media token says its holder is, and what they were when they joined."""
+
     user_id: str
-    role: str
+    role: Role
 
 
 def _plane(app: Any) -> MediaPlane:
@@ -51,7 +57,8 @@ def _grant(app: Any, room_id: str, token: str) -> Grant:
     claims = auth.verify(token, MEDIA_AUDIENCE)
     if claims.get("room") != room_id:
         raise Problem(403, "wrong_room", "This media token was issued for another room.")
-    return Grant(str(claims["sub"]), str(claims.get("role", "listener")))
+    role = claims.get("role")
+    return Grant(str(claims["sub"]), cast(Role, role) if role in get_args(Role) else "listener")
 
 
 def _bearer(request: Request) -> str:
@@ -59,17 +66,14 @@ def _bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _room_for(app: Any, room_id: str, grant: Grant) -> RoomState:
-    """The room now: it exists, is live, and has not removed the caller."""
+def _admit(app: Any, room_id: str, grant: Grant, action: Action) -> RoomState:
+    """The room now, if it admits the token's holder to ``action`` (``projections.admission``)."""
     rooms: RoomReadModel = app.state.rooms
     state = rooms.rooms.get(room_id)
-    if state is None:
-        raise Problem(404, "room_not_found", f"Room {room_id} does not exist.")
-    if state.role_of(grant.user_id) == "removed":
-        raise Problem(403, "removed", "You were removed from this room.")
-    if state.status != "live":
-        why = "has ended" if state.status == "ended" else "has not started yet"
-        raise Problem(409, f"room_{state.status}", f"This room {why}.")
+    admitted = admit(state, room_id, grant.user_id, action, grant.role)
+    if isinstance(admitted, Rejection):
+        raise Problem.from_rejection(admitted)
+    assert state is not None
     return state
 
 
@@ -101,16 +105,11 @@ def _answer(sdp: str, location: str) -> Response:
     )
 
 
-@router.post("/{room_id}/whip", status_code=201, response_class=Response)
-async def publish(room_id: str, request: Request) -> Response:
+@router.post("/{room_id}/whip", status_code=201, response_class=Response, **offer_answer("speaker"))
+async def publish(room_id: RoomIdPath, request: Request) -> Response:
     """Publish one Opus track (RFC 9725). Speaker token; the caller must be on stage now."""
     grant = _grant(request.app, room_id, _bearer(request))
-    state = _room_for(request.app, room_id, grant)
-    if grant.role not in STAGE_ROLES or not state.on_stage(grant.user_id):
-        raise Problem(
-            403, "not_on_stage", "Only the host, co-hosts and speakers can publish audio; "
-            "if you were just invited to speak, join again for a speaker token.",
-        )  # fmt: skip
+    state = _admit(request.app, room_id, grant, "publish")
     offer = await _offer(request)
     plane = _plane(request.app)
     try:
@@ -126,8 +125,10 @@ async def publish(room_id: str, request: Request) -> Response:
     return _answer(session.answer, f"/v1/rooms/{room_id}/whip/{session.id}")
 
 
-@router.delete("/{room_id}/whip/{session_id}", status_code=204, response_class=Response)
-async def unpublish(room_id: str, session_id: str, request: Request) -> Response:
+@router.delete(
+    "/{room_id}/whip/{session_id}", status_code=204, response_class=Response, **END_SESSION
+)
+async def unpublish(room_id: RoomIdPath, session_id: SessionIdPath, request: Request) -> Response:
     """End a WHIP session (the Location of the publish answer)."""
     grant = _grant(request.app, room_id, _bearer(request))
     sfu = _plane(request.app).sfu
@@ -136,11 +137,13 @@ async def unpublish(room_id: str, session_id: str, request: Request) -> Response
     return Response(status_code=204)
 
 
-@router.post("/{room_id}/whep", status_code=201, response_class=Response)
-async def play(room_id: str, request: Request, mixing: str = "server") -> Response:
+@router.post(
+    "/{room_id}/whep", status_code=201, response_class=Response, **offer_answer("listener")
+)
+async def play(room_id: RoomIdPath, request: Request, mixing: MixingQuery = "server") -> Response:
     """Receive the room over WebRTC: the mix, or with ``mixing=client`` one track per speaker."""
     grant = _grant(request.app, room_id, _bearer(request))
-    _room_for(request.app, room_id, grant)
+    _admit(request.app, room_id, grant, "listen")
     if mixing not in ("server", "client"):
         raise Problem(422, "bad_mixing", "mixing is 'server' (one mixed track) or 'client'.")
     offer = await _offer(request)
@@ -153,12 +156,16 @@ async def play(room_id: str, request: Request, mixing: str = "server") -> Respon
     return _answer(session.answer, f"/v1/rooms/{room_id}/whep/{session.id}")
 
 
-@router.delete("/{room_id}/whep/{session_id}", status_code=204, response_class=Response)
-async def stop_playing(room_id: str, session_id: str, request: Request) -> Response:
+@router.delete(
+    "/{room_id}/whep/{session_id}", status_code=204, response_class=Response, **END_SESSION
+)
+async def stop_playing(
+    room_id: RoomIdPath, session_id: SessionIdPath, request: Request
+) -> Response:
     grant = _grant(request.app, room_id, _bearer(request))
     whep = _plane(request.app).whep
     _own(whep.sessions.get(session_id), room_id, grant, "listening")
-    await whep.end(session_id)
+    await whep.end(session_id, "deleted by the listener")
     return Response(status_code=204)
 
 
@@ -167,16 +174,14 @@ async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
     """The room's mix as binary Opus records, and its state as JSON text (CONTRACT.md)."""
     try:
         grant = _grant(websocket.app, room_id, token)
-        _room_for(websocket.app, room_id, grant)
+        _admit(websocket.app, room_id, grant, "listen")
     except Problem as problem:
         await websocket.send_denial_response(
             problem_response(websocket, problem.status, problem.code, problem.detail)
         )
         return
     await websocket.accept()
-    hubs = _plane(websocket.app).hubs
-    hub = hubs.open(room_id)
-    listener = hub.add_ws_listener(grant.user_id)
+    listener = WsListener(grant.user_id)
 
     async def forward() -> None:
         while (message := await listener.queue.get()) is not None:
@@ -189,19 +194,18 @@ async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_disconnect())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-                await task
-        hub.remove_ws_listener(listener)
-        hubs.release(room_id)
-        with contextlib.suppress(Exception):
-            await websocket.close()
+    with _plane(websocket.app).hubs.listening(room_id, listener):
+        tasks = [asyncio.create_task(forward()), asyncio.create_task(until_disconnect())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                    await task
+    with contextlib.suppress(Exception):
+        await websocket.close()
 
 
 @page_router.get("/media", include_in_schema=False)

@@ -1,13 +1,21 @@
-"""RFC 9457 problem details: the one place errors become HTTP responses."""
+"""RFC 9457 problem details: the one place errors become HTTP responses.
+
+Every error the gateway answers is ``application/problem+json`` (``ProblemDetails``),
+and every route declares in the OpenAPI document which statuses it can answer
+(``responses``). A method a path does not support is 405 with an ``Allow`` header
+that names every method the path does support (RFC 9110).
+"""
 
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
+from api.routes import allowed_methods, route_path
 from schemas.commands import Rejection
 
 MEDIA_TYPE = "application/problem+json"
@@ -25,6 +33,73 @@ TITLES = {
     503: "Service unavailable",
     504: "Timed out",
 }
+
+WHEN = {
+    401: "No bearer token, or one that is invalid or expired (`WWW-Authenticate: Bearer`).",
+    403: "The caller's role may not do this (`not_host`, `not_moderator`, `removed`, ...).",
+    404: "No such room or media session (`room_not_found`, `session_not_found`, ...).",
+    409: "The room's state forbids it (`room_ended`, `already_live`, `speaker_cap`, ...).",
+    415: "The request body is not of the declared media type.",
+    422: "The request is not valid: a malformed id, parameter or body (`invalid_request`, with "
+    "`errors` per field; `invalid_body` when it cannot be parsed at all), or a value the room "
+    "refuses (`schedule_in_past`, `start_conflict`).",
+    429: "The caller acts too fast; `Retry-After` says when to try again (`rate_limited`).",
+    504: "The room service did not answer in time; the command may still be applied "
+    "(`command_timeout`).",
+}
+"""When each status is answered, for the OpenAPI document."""
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The invalid field, dotted (`title`, `topics.0`, `room_id`).")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem: every error this API answers, as ``application/problem+json``."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="A URI reference naming the problem type: `/problems/<code>`.")
+    title: str = Field(description="A short summary of the status.")
+    status: int = Field(ge=400, le=599, description="The HTTP status code.")
+    detail: str = Field(description="What went wrong, in a sentence a person can act on.")
+    instance: str = Field(description="The path of the request.")
+    code: str = Field(description="The problem, for programs (`room_not_found`, `rate_limited`).")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Only for `invalid_request`: one entry per invalid field."
+    )
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The authentication scheme to use: `Bearer`.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route for the error statuses it can answer."""
+    return {
+        status: {
+            "description": WHEN.get(status, TITLES.get(status, "Error")),
+            "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):
@@ -98,9 +173,23 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400:  # FastAPI could not parse the body (not UTF-8, ...)
+            why = detail.rstrip(".").lower()
+            return problem_response(
+                request, 422, "invalid_body", f"The request body cannot be read ({why})."
+            )
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is nothing at {request.url.path}."
-        return problem_response(request, exc.status_code, code, detail)
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; a path whose methods
+            # are separate routes (PUT and DELETE) supports all of them.
+            methods = allowed_methods(request.app, route_path(request.scope)) or sorted(
+                m.strip() for m in headers.get("Allow", "").split(",") if m.strip()
+            )
+            headers["Allow"] = ", ".join(methods)
+            detail = f"{request.method} is not supported here; use {' or '.join(methods)}."
+        return problem_response(request, exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.auth import CurrentUser
 from api.bus import CommandBus, CommandTimeout
-from api.problems import Problem
+from api.problems import Problem, responses
 from api.readmodel import RoomReadModel
 from api.views import (
     ChapterBody,
@@ -20,14 +20,20 @@ from api.views import (
     PublishUrls,
     ReportBody,
     ReportOut,
+    RoomIdPath,
     RoomView,
+    UserIdPath,
 )
-from projections.room import RoomState
+from projections.admission import admit
 from schemas import commands as c
 from schemas.base import utcnow
-from schemas.commands import CommandResult
+from schemas.commands import CommandResult, Rejection
+from schemas.room import RoomState
 
 router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
+
+COMMAND = responses(401, 403, 404, 409, 422, 429, 504)
+"""What a command to a room can answer besides success (``_run``, the room's rejections)."""
 
 
 def _bus(request: Request) -> CommandBus:
@@ -93,7 +99,7 @@ def _known(request: Request, room_id: str) -> RoomState:
     return state
 
 
-@router.post("", status_code=201, response_model=RoomView)
+@router.post("", status_code=201, response_model=RoomView, responses=COMMAND)
 async def create_room(body: CreateRoomBody, request: Request, user: CurrentUser) -> RoomView:
     room_id = secrets.token_urlsafe(9)
     command = c.CreateRoom(**_fields(room_id, user), **body.model_dump())
@@ -101,8 +107,8 @@ async def create_room(body: CreateRoomBody, request: Request, user: CurrentUser)
     return _view(request, state)
 
 
-@router.get("/{room_id}", response_model=RoomView)
-async def get_room(room_id: str, request: Request) -> RoomView:
+@router.get("/{room_id}", response_model=RoomView, responses=responses(404, 422))
+async def get_room(room_id: RoomIdPath, request: Request) -> RoomView:
     return _view(request, _known(request, room_id))
 
 
@@ -113,33 +119,33 @@ async def _simple(
     return _view(request, state)
 
 
-@router.post("/{room_id}/start", response_model=RoomView)
-async def start_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+@router.post("/{room_id}/start", response_model=RoomView, responses=COMMAND)
+async def start_room(room_id: RoomIdPath, request: Request, user: CurrentUser) -> RoomView:
     return await _simple(request, room_id, user, c.StartRoom)
 
 
-@router.post("/{room_id}/end", response_model=RoomView)
-async def end_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+@router.post("/{room_id}/end", response_model=RoomView, responses=COMMAND)
+async def end_room(room_id: RoomIdPath, request: Request, user: CurrentUser) -> RoomView:
     return await _simple(request, room_id, user, c.EndRoom)
 
 
-@router.put("/{room_id}/pin", response_model=RoomView)
-async def pin_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+@router.put("/{room_id}/pin", response_model=RoomView, responses=COMMAND)
+async def pin_room(room_id: RoomIdPath, request: Request, user: CurrentUser) -> RoomView:
     return await _simple(request, room_id, user, c.PinRoom)
 
 
-@router.delete("/{room_id}/pin", response_model=RoomView)
-async def unpin_room(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+@router.delete("/{room_id}/pin", response_model=RoomView, responses=COMMAND)
+async def unpin_room(room_id: RoomIdPath, request: Request, user: CurrentUser) -> RoomView:
     return await _simple(request, room_id, user, c.UnpinRoom)
 
 
-@router.post("/{room_id}/hand", response_model=RoomView)
-async def raise_hand(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+@router.post("/{room_id}/hand", response_model=RoomView, responses=COMMAND)
+async def raise_hand(room_id: RoomIdPath, request: Request, user: CurrentUser) -> RoomView:
     return await _simple(request, room_id, user, c.RaiseHand)
 
 
-@router.delete("/{room_id}/hand", response_model=RoomView)
-async def lower_hand(room_id: str, request: Request, user: CurrentUser) -> RoomView:
+@router.delete("/{room_id}/hand", response_model=RoomView, responses=COMMAND)
+async def lower_hand(room_id: RoomIdPath, request: Request, user: CurrentUser) -> RoomView:
     return await _simple(request, room_id, user, c.LowerHand)
 
 
@@ -152,12 +158,15 @@ def _targeted(path: str, put: type[c.Command], delete: type[c.Command] | None) -
                 _targeted_route(kind),
                 methods=[method],
                 response_model=RoomView,
+                responses=COMMAND,
                 name=kind.__name__,
             )
 
 
 def _targeted_route(kind: type[c.Command]) -> Callable[..., Awaitable[RoomView]]:
-    async def route(room_id: str, user_id: str, request: Request, user: CurrentUser) -> RoomView:
+    async def route(
+        room_id: RoomIdPath, user_id: UserIdPath, request: Request, user: CurrentUser
+    ) -> RoomView:
         return await _simple(request, room_id, user, kind, target_id=user_id)
 
     return route
@@ -169,9 +178,9 @@ _targeted("mutes", c.MuteSpeaker, c.UnmuteSpeaker)
 _targeted("removals", c.RemoveParticipant, None)
 
 
-@router.post("/{room_id}/reports", status_code=201, response_model=ReportOut)
+@router.post("/{room_id}/reports", status_code=201, response_model=ReportOut, responses=COMMAND)
 async def file_report(
-    room_id: str, body: ReportBody, request: Request, user: CurrentUser
+    room_id: RoomIdPath, body: ReportBody, request: Request, user: CurrentUser
 ) -> ReportOut:
     command = c.FileReport(**_fields(room_id, user), **body.model_dump())
     result, _ = await _run(request, command)
@@ -180,24 +189,25 @@ async def file_report(
     )
 
 
-@router.post("/{room_id}/chapters", status_code=201, response_model=RoomView)
+@router.post("/{room_id}/chapters", status_code=201, response_model=RoomView, responses=COMMAND)
 async def mark_chapter(
-    room_id: str, body: ChapterBody, request: Request, user: CurrentUser
+    room_id: RoomIdPath, body: ChapterBody, request: Request, user: CurrentUser
 ) -> RoomView:
     return await _simple(request, room_id, user, c.MarkChapter, title=body.title)
 
 
-@router.post("/{room_id}/join", response_model=JoinOut)
-async def join(room_id: str, request: Request, user: CurrentUser) -> JoinOut:
+@router.post(
+    "/{room_id}/join", response_model=JoinOut, responses=responses(401, 403, 404, 409, 422, 429)
+)
+async def join(room_id: RoomIdPath, request: Request, user: CurrentUser) -> JoinOut:
     """Presence plus a short-lived media token for the caller's current role."""
     _throttle(request, user.user_id)
-    state = _known(request, room_id)
-    role = state.role_of(user.user_id)
-    if role == "removed":
-        raise Problem(403, "removed", "You were removed from this room and cannot rejoin.")
-    if state.status != "live":
-        why = "has ended" if state.status == "ended" else "has not started yet"
-        raise Problem(409, f"room_{state.status}", f"This room {why}.")
+    state = _rooms(request).rooms.get(room_id)
+    admitted = admit(state, room_id, user.user_id, "join")
+    if isinstance(admitted, Rejection):
+        raise Problem.from_rejection(admitted)
+    assert state is not None
+    role = admitted.role
     await request.app.state.presence.record(room_id, user.user_id, joined=True)
     token = request.app.state.auth.issue_media_token(user.user_id, room_id, role)
     base = str(request.base_url).rstrip("/")
@@ -207,18 +217,14 @@ async def join(room_id: str, request: Request, user: CurrentUser) -> JoinOut:
         hls=f"{base}/v1/rooms/{room_id}/hls/index.m3u8?token={token}",
         whep=f"{base}/v1/rooms/{room_id}/whep",
     )
-    publish = (
-        PublishUrls(whip=f"{base}/v1/rooms/{room_id}/whip")
-        if state.on_stage(user.user_id)
-        else None
-    )
+    publish = PublishUrls(whip=f"{base}/v1/rooms/{room_id}/whip") if admitted.may_publish else None
     return JoinOut(
         token=token, role=role, listen=listen, publish=publish, room=_view(request, state)
     )
 
 
-@router.post("/{room_id}/leave", status_code=204)
-async def leave(room_id: str, request: Request, user: CurrentUser) -> Response:
+@router.post("/{room_id}/leave", status_code=204, responses=responses(401, 404, 422, 429))
+async def leave(room_id: RoomIdPath, request: Request, user: CurrentUser) -> Response:
     _throttle(request, user.user_id)
     _known(request, room_id)
     await request.app.state.presence.record(room_id, user.user_id, joined=False)

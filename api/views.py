@@ -1,13 +1,49 @@
-"""Request bodies and response shapes of the HTTP API."""
+"""Request bodies, path parameters and response shapes of the HTTP API."""
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from projections.room import Chapter, Hand, RoomState
-from schemas.base import UserId
+from schemas.base import RoomId, UserId
 from schemas.events import Topic
+
+
+def _constraints(kind: Any) -> dict[str, Any]:
+    """The string constraints of a wire type, so a path parameter is checked where it enters."""
+    schema = TypeAdapter(kind).json_schema()
+    return {
+        "pattern": schema["pattern"],
+        "min_length": schema["minLength"],
+        "max_length": schema["maxLength"],
+    }
+
+
+RoomIdPath = Annotated[str, Path(description="The room's id.", **_constraints(RoomId))]
+UserIdPath = Annotated[str, Path(description="The user acted on.", **_constraints(UserId))]
+SessionIdPath = Annotated[
+    str,
+    Path(
+        description="The media session, from the `Location` of the answer that opened it.",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        min_length=1,
+        max_length=64,
+    ),
+]
+
+MixingQuery = Annotated[
+    Literal["server", "client"],
+    Query(description="`server`: the room's mix; `client`: one track per speaker (at most 5)."),
+]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00 is past the last datetime
+        raise ValueError("the time is out of range") from exc
 
 
 class Body(BaseModel):
@@ -15,9 +51,24 @@ class Body(BaseModel):
 
 
 class CreateRoomBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["start_now", "scheduled_for"],
+                "properties": {"start_now": {"const": True}, "scheduled_for": {"type": "string"}},
+            },
+            "description": "A room starts now (`start_now`), at `scheduled_for`, or when its "
+            "host starts it; not both now and at a time (422 `start_conflict`).",
+        }
+    )
+
     title: str = Field(min_length=1, max_length=140)
     topics: list[Topic] = Field(default_factory=list, max_length=5)
-    scheduled_for: AwareDatetime | None = None
+    scheduled_for: Annotated[AwareDatetime, AfterValidator(_to_utc)] | None = Field(
+        default=None,
+        description="When the room is planned to start; it must be in the future "
+        "(422 `schedule_in_past`).",
+    )
     start_now: bool = False
 
 
@@ -87,3 +138,8 @@ class JoinOut(BaseModel):
 class ReportOut(BaseModel):
     report_id: str
     version: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting"]
+    read_model_caught_up: bool
