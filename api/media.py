@@ -144,8 +144,6 @@ async def play(room_id: RoomIdPath, request: Request, mixing: MixingQuery = "ser
     """Receive the room over WebRTC: the mix, or with ``mixing=client`` one track per speaker."""
     grant = _grant(request.app, room_id, _bearer(request))
     _admit(request.app, room_id, grant, "listen")
-    if mixing not in ("server", "client"):
-        raise Problem(422, "bad_mixing", "mixing is 'server' (one mixed track) or 'client'.")
     offer = await _offer(request)
     try:
         session = await _plane(request.app).whep.serve(

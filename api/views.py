@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from projections.room import Chapter, Hand, RoomState
 from schemas.base import RoomId, UserId
 from schemas.events import Topic
+from schemas.room import Chapter, Hand, RoomState
 
 
 def _constraints(kind: Any) -> dict[str, Any]:

@@ -77,7 +77,12 @@ def replay(
     if from_archive:
         if rebuild or not room_id:
             raise click.UsageError("--from-archive replays one room: pass --room ROOM.")
-        _print_state(r.replay_room_from_archive(_archive(), room_id, seq, when), room_id)
+        try:
+            state = r.replay_room_from_archive(_archive(), room_id, seq, when)
+        except SequenceGap as gap:
+            console.print(f"[red]the archived log of room {room_id} has a gap:[/] {gap}")
+            sys.exit(1)
+        _print_state(state, room_id)
         return
     broker = _bootstrap(bootstrap)
     if rebuild:
