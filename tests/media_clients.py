@@ -21,17 +21,10 @@ from playwright.async_api import Browser, Page, Playwright
 
 from media.listen import OpusRecord
 from media.opus import FRAME_SAMPLES, SAMPLE_RATE
+from tests.browser import CHROMIUM, MEDIA_ARGS
 
 Pcm = npt.NDArray[np.float32]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required", "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]  # fmt: skip
 BLOCK = 480
 """Envelope resolution: 10 ms."""
 
@@ -58,7 +51,7 @@ def speech_wav(path: Path, text: str, voice: str, pitch: int, sox_filter: list[s
 async def launch_speaker(pw: Playwright, wav: Path) -> Browser:
     return await pw.chromium.launch(
         executable_path=CHROMIUM,
-        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
+        args=[*MEDIA_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
     )
 
 

@@ -7,7 +7,6 @@ throw. The pages are found from the app's routes, so a page added later is
 checked too.
 """
 
-import shutil
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,14 +17,10 @@ from api.app import create_app
 from api.routes import iter_routes
 from infra.localstack import Stack
 from infra.settings import Settings
+from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
@@ -58,8 +53,7 @@ def operation_count(base: str) -> int:
 
 
 def test_pages_load_from_stoa_alone(stack: Stack) -> None:
-    if shutil.which("chromium") is None:
-        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     base = stack.gateway_url
@@ -99,7 +93,7 @@ def test_pages_load_from_stoa_alone(stack: Stack) -> None:
         page.on("pageerror", thrown)
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
         try:
             context = browser.new_context()
             context.route("**/*", local_only)

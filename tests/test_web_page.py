@@ -1,19 +1,12 @@
 """The web page, in Debian's Chromium: two people run a room by hand."""
 
-import shutil
-
 import httpx
 import pytest
 
 from infra.localstack import Stack
+from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 def test_page_is_served_at_the_root(stack: Stack) -> None:
@@ -23,12 +16,11 @@ def test_page_is_served_at_the_root(stack: Stack) -> None:
 
 
 def test_host_promotes_a_listener_who_raised_a_hand(stack: Stack) -> None:
-    if shutil.which("chromium") is None:
-        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
         try:
             host = browser.new_context().new_page()
             host.goto(stack.gateway_url + "/")
