@@ -22,9 +22,10 @@ import enum
 from typing import Final, NamedTuple
 
 from media.opus import FRAME_SAMPLES
+from media.wrap import MOD16, MOD32, unwrap
 
-SEQ_MODULUS: Final = 1 << 16
-TS_MODULUS: Final = 1 << 32
+SEQ_MODULUS: Final = MOD16
+TS_MODULUS: Final = MOD32
 FRAME_TS: Final = FRAME_SAMPLES  # RTP clock is 48 kHz, one frame is 960 ticks
 
 # When the buffer runs dry mid-speech, conceal this many slots (100 ms: a late
@@ -53,17 +54,6 @@ class _Packet(NamedTuple):
     timestamp: int  # unwrapped
     payload: bytes
     capture_us: int | None
-
-
-def _unwrap(value: int, reference: int | None, modulus: int) -> int:
-    """The unwrapped number congruent to ``value`` closest to ``reference``."""
-    value %= modulus
-    if reference is None:
-        return value
-    delta = (value - reference) % modulus
-    if delta >= modulus // 2:
-        delta -= modulus
-    return reference + delta
 
 
 class JitterBuffer:
@@ -100,8 +90,8 @@ class JitterBuffer:
         ``capture_us`` rides along with the payload and is handed back as
         ``last_capture_us`` when the payload is popped.
         """
-        seq_x = _unwrap(seq, self._seq_ref, SEQ_MODULUS)
-        ts_x = _unwrap(timestamp, self._ts_ref, TS_MODULUS)
+        seq_x = unwrap(seq, self._seq_ref, SEQ_MODULUS)
+        ts_x = unwrap(timestamp, self._ts_ref, TS_MODULUS)
         if self._has_timeline:
             if abs(ts_x - self._play_ts) > RESYNC_FRAMES * FRAME_TS:
                 self.reset()

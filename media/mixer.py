@@ -27,6 +27,7 @@ import numpy as np
 from media.jitter import LOST, JitterBuffer
 from media.limiter import Limiter, dbfs
 from media.opus import FRAME_SAMPLES, OpusDecoder, OpusEncoder
+from media.wrap import MOD32, unwrap
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,7 @@ class _Speaker:
         """The packet's time in 48 kHz samples since this speaker's first packet (unwrapped)."""
         if self.first_ts is None:
             self.first_ts = self.last_ts = rtp_timestamp
-        delta = (rtp_timestamp - self.last_ts + (1 << 31)) % (1 << 32) - (1 << 31)
-        self.last_ts += delta
+        self.last_ts = unwrap(rtp_timestamp, self.last_ts, MOD32)
         return self.last_ts - self.first_ts
 
 
