@@ -26,7 +26,23 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser libraries the pages load (hls.js), pinned in package-lock.json and copied from npm
+# into api/static/vendor/ (git-ignored): the gateway serves them, no page uses a CDN. Runs
+# again only when package.json or package-lock.json change.
+VENDOR       := api/static/vendor
+VENDOR_STAMP := $(VENDOR)/.installed-stamp
+HLS_DIST     := node_modules/hls.js/dist
+
+$(VENDOR_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "stoa: npm is needed to vendor hls.js; run: sudo apt-get install -y npm" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(HLS_DIST)/hls.light.min.mjs $(VENDOR)/hls.light.min.mjs
+	cp node_modules/hls.js/LICENSE $(VENDOR)/hls.js.LICENSE
+	touch $(VENDOR_STAMP)
+
+install: $(STAMP) $(VENDOR_STAMP)
 
 up: debs-stack install
 	$(BIN)/stoa up
@@ -39,7 +55,7 @@ test: debs-test install lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: debs-test install
-	for name in commands presence archive mixer media-latency whep ingest; do \
+	for name in commands presence archive mixer media-latency whep ingest hls; do \
 		$(BIN)/stoa bench $$name || exit 1; \
 	done
 
@@ -47,4 +63,4 @@ schemas: install
 	$(BIN)/stoa schemas
 
 clean:
-	rm -rf $(VENV) .stoa .mypy_cache .ruff_cache
+	rm -rf $(VENV) .stoa .mypy_cache .ruff_cache node_modules $(VENDOR)

@@ -9,23 +9,25 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, openapi, problems
 from api.auth import Authenticator
 from api.bus import CommandBus
+from api.hls import router as hls_router
 from api.media import page_router as media_page_router
 from api.media import router as media_router
 from api.metrics import GatewayMetrics
 from api.presence import PresenceBatcher
 from api.problems import Problem
 from api.ratelimit import RateLimiter
-from api.readmodel import RoomReadModel
 from api.rooms import router as rooms_router
 from api.views import DevTokenBody, Health, RoomView, TokenOut
 from events.admin import ensure_topics
 from events.producer import LogProducer
+from events.readmodel import RoomReadModel
 from infra.settings import Settings
 from media.listeners import WsListener
 from media.plane import MediaPlane
@@ -71,11 +73,15 @@ def _media_plane(
             return None
         return RoomView.of(state, rooms.listener_counts(room_id)).model_dump(mode="json")
 
+    settings: Settings = app.state.settings
     plane = MediaPlane(
         bootstrap,
         producer,
         state=rooms.rooms.get,
         view=view,
+        tokens=app.state.auth.media,
+        origin=settings.origin_url,
+        tier=rooms.tier,
         observe_enforcement=lambda action, s: metrics.media_enforcement.labels(action).observe(s),
         observe_tick=metrics.media_tick.observe,
     )
@@ -132,7 +138,10 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     docs.install(app)
     app.include_router(rooms_router)
     app.include_router(media_router)
+    app.include_router(hls_router)
     app.include_router(media_page_router)
+    # The pages' own scripts (ES modules) and what `make install` vendors from npm (hls.js).
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(RequestTiming, metrics=app.state.metrics)
 

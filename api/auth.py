@@ -11,10 +11,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.problems import Problem
 from infra.settings import Settings
+from media.tokens import MediaTokens
 from schemas.base import UserId
 
 USER_AUDIENCE = "stoa"
-MEDIA_AUDIENCE = "stoa-media"
 USER_IDS: TypeAdapter[str] = TypeAdapter(UserId)
 
 user_bearer = HTTPBearer(
@@ -45,7 +45,7 @@ class Authenticator:
         self._secret = settings.auth_secret
         self._jwks = jwt.PyJWKClient(settings.auth_jwks_url) if settings.auth_jwks_url else None
         self.dev_auth = settings.dev_auth
-        self.media_ttl = settings.media_token_ttl
+        self.media = MediaTokens(settings.auth_secret, settings.media_token_ttl)
 
     def issue_user_token(self, user_id: str, display_name: str | None, ttl: int = 86400) -> str:
         now = int(time.time())
@@ -60,16 +60,7 @@ class Authenticator:
 
     def issue_media_token(self, user_id: str, room_id: str, role: str) -> str:
         """Short-lived: a role change (promotion, removal) takes effect at the next join."""
-        now = int(time.time())
-        claims = {
-            "sub": user_id,
-            "room": room_id,
-            "role": role,
-            "aud": MEDIA_AUDIENCE,
-            "iat": now,
-            "exp": now + self.media_ttl,
-        }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        return self.media.issue(user_id, room_id, role)
 
     def verify(self, token: str, audience: str = USER_AUDIENCE) -> dict[str, Any]:
         try:

@@ -10,39 +10,34 @@ listener cannot listen. Refusals are RFC 9457 problems, also on the WebSocket
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast, get_args
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.responses import FileResponse
 from starlette.websockets import WebSocketDisconnect
 
-from api.auth import MEDIA_AUDIENCE, Authenticator
+from api.auth import Authenticator
 from api.openapi import END_SESSION, offer_answer
 from api.problems import Problem, problem_response
-from api.readmodel import RoomReadModel
 from api.views import MixingQuery, RoomIdPath, SessionIdPath
+from events.readmodel import RoomReadModel
 from media.listeners import WsListener
 from media.peer import OfferError
 from media.plane import MediaPlane
+from media.tokens import Grant, TokenRefused
 from projections.admission import Action, admit
 from schemas.commands import Rejection
-from schemas.room import Role, RoomState
+from schemas.room import RoomState
 
 router = APIRouter(prefix="/v1/rooms", tags=["media"])
 page_router = APIRouter()
 
 SDP = "application/sdp"
+ResumeQuery = Annotated[
+    int | None, Query(alias="from", ge=0, lt=2**32, description="the first seq wanted")
+]
 STATIC = Path(__file__).parent / "static"
-
-
-@dataclass(frozen=True)
-class Grant:
-    """Who a media token says its holder is, and what they were when they joined."""
-
-    user_id: str
-    role: Role
 
 
 def _plane(app: Any) -> MediaPlane:
@@ -51,14 +46,11 @@ def _plane(app: Any) -> MediaPlane:
 
 
 def _grant(app: Any, room_id: str, token: str) -> Grant:
-    if not token:
-        raise Problem(401, "not_authenticated", "Send the media token returned by join.")
     auth: Authenticator = app.state.auth
-    claims = auth.verify(token, MEDIA_AUDIENCE)
-    if claims.get("room") != room_id:
-        raise Problem(403, "wrong_room", "This media token was issued for another room.")
-    role = claims.get("role")
-    return Grant(str(claims["sub"]), cast(Role, role) if role in get_args(Role) else "listener")
+    try:
+        return auth.media.grant(token, room_id)
+    except TokenRefused as refused:
+        raise Problem(refused.status, refused.code, refused.detail) from refused
 
 
 def _bearer(request: Request) -> str:
@@ -168,8 +160,15 @@ async def stop_playing(
 
 
 @router.websocket("/{room_id}/listen")
-async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
-    """The room's mix as binary Opus records, and its state as JSON text (CONTRACT.md)."""
+async def listen(
+    websocket: WebSocket, room_id: str, token: str = "", resume: ResumeQuery = None
+) -> None:
+    """The room's mix as binary Opus records, and its state as JSON text (CONTRACT.md).
+
+    ``from`` resumes after a dropped connection: the frames the room's ring still
+    holds from that seq come first, and an older range is reported as a gap.
+    A relay subscribes here with its own token, like any listener.
+    """
     try:
         grant = _grant(websocket.app, room_id, token)
         _admit(websocket.app, room_id, grant, "listen")
@@ -179,7 +178,7 @@ async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
         )
         return
     await websocket.accept()
-    listener = WsListener(grant.user_id)
+    listener = WsListener(grant.user_id, relay=grant.relay)
 
     async def forward() -> None:
         while (message := await listener.queue.get()) is not None:
@@ -192,7 +191,7 @@ async def listen(websocket: WebSocket, room_id: str, token: str = "") -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    with _plane(websocket.app).hubs.listening(room_id, listener):
+    with _plane(websocket.app).hubs.listening(room_id, listener, resume):
         tasks = [asyncio.create_task(forward()), asyncio.create_task(until_disconnect())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request, Response
 from api.auth import CurrentUser
 from api.bus import CommandBus, CommandTimeout
 from api.problems import Problem, responses
-from api.readmodel import RoomReadModel
 from api.views import (
     ChapterBody,
     CreateRoomBody,
@@ -24,6 +23,8 @@ from api.views import (
     RoomView,
     UserIdPath,
 )
+from events.readmodel import RoomReadModel
+from media.routing import Routes
 from projections.admission import admit
 from schemas import commands as c
 from schemas.base import utcnow
@@ -209,17 +210,21 @@ async def join(room_id: RoomIdPath, request: Request, user: CurrentUser) -> Join
     assert state is not None
     role = admitted.role
     await request.app.state.presence.record(room_id, user.user_id, joined=True)
-    token = request.app.state.auth.issue_media_token(user.user_id, room_id, role)
     base = str(request.base_url).rstrip("/")
-    ws_base = "ws" + base.removeprefix("http")
+    routes: Routes = request.app.state.media.routes
+    tier = _rooms(request).tier(room_id)
+    how = routes.listening(room_id, user.user_id, role, state.hand_raised(user.user_id), tier, base)
     listen = ListenUrls(
-        websocket=f"{ws_base}/v1/rooms/{room_id}/listen?token={token}",
-        hls=f"{base}/v1/rooms/{room_id}/hls/index.m3u8?token={token}",
+        websocket=how.websocket,
+        hls=how.hls,
         whep=f"{base}/v1/rooms/{room_id}/whep",
+        tier=how.tier,
+        preferred=how.preferred,
+        fallbacks=how.fallbacks,
     )
     publish = PublishUrls(whip=f"{base}/v1/rooms/{room_id}/whip") if admitted.may_publish else None
     return JoinOut(
-        token=token, role=role, listen=listen, publish=publish, room=_view(request, state)
+        token=how.token, role=role, listen=listen, publish=publish, room=_view(request, state)
     )
 
 

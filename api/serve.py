@@ -17,14 +17,15 @@ def main() -> None:
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
-    settings = Settings()
+    overrides = {"host": args.host, "port": args.port}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     bootstrap = args.bootstrap or running_bootstrap(settings)
     if not bootstrap:
         parser.error("no broker: pass --bootstrap or set STOA_KAFKA_BOOTSTRAP")
     uvicorn.run(
         create_app(settings, bootstrap),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level="warning",
         timeout_graceful_shutdown=1,
     )

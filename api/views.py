@@ -118,9 +118,20 @@ class RoomView(BaseModel):
 
 
 class ListenUrls(BaseModel):
-    websocket: str
-    hls: str
-    whep: str
+    websocket: str = Field(
+        description="The WebSocket to listen on: a relay in larger rooms, else the mixing node."
+    )
+    hls: str = Field(description="The room as HLS (the token is in the URL).")
+    whep: str = Field(description="Receive-only WebRTC at the mixing node (Bearer: `token`).")
+    tier: Literal["direct", "relay", "hls"] = Field(description="The room's delivery tier now.")
+    preferred: Literal["websocket", "hls"] = Field(
+        description="Which of the above to use: `hls` for passive listeners of a large room."
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Other WebSocket URLs, best first, to resume on if `websocket` goes away "
+        "(pass `from=<next seq>` to get what was missed).",
+    )
 
 
 class PublishUrls(BaseModel):

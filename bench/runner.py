@@ -18,6 +18,8 @@ BENCHMARKS = {
     "media-latency": "bench.media_latency",
     "whep": "bench.whep",
     "ingest": "bench.ingest",
+    "fanout": "bench.fanout",
+    "hls": "bench.hls",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

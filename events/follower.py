@@ -38,6 +38,7 @@ class TopicFollower:
         producer: LogProducer,
         name: str,
         start: Literal["beginning", "end"] = "end",
+        fetch_wait_ms: int = 10,
     ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics
@@ -45,6 +46,10 @@ class TopicFollower:
         self._producer = producer
         self._name = name
         self._start = start
+        self._fetch_wait_ms = fetch_wait_ms
+        """How long a fetch waits for news. Tansu waits the whole time even when records come,
+        so this is also the follower's added latency (half of it on average); a short wait costs
+        the broker a fetch every few milliseconds per follower."""
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.caught_up = asyncio.Event()
@@ -55,7 +60,7 @@ class TopicFollower:
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             client_id=f"{self._name}-{uuid.uuid4().hex[:6]}",
-            fetch_max_wait_ms=10,
+            fetch_max_wait_ms=self._fetch_wait_ms,
         )
         await consumer.start()
         tps = await partitions_of(consumer, self._topics)

@@ -190,5 +190,33 @@ def worker(bootstrap: str | None, web_port: int | None) -> None:
     w.main()
 
 
+@main.command()
+@click.option("--upstream", required=True, help="Base URL of the mixing node or of another relay")
+@click.option("--port", type=int, required=True)
+@click.option("--host", default="127.0.0.1")
+@click.option("--public-url", default=None, help="Base URL clients reach this relay at")
+@click.option("--origin", default=None, help="Base URL of the mixing node (default: upstream)")
+@click.option("--bootstrap", default=None)
+@click.option("--id", "relay_id", default=None)
+def relay(
+    upstream: str,
+    port: int,
+    host: str,
+    public_url: str | None,
+    origin: str | None,
+    bootstrap: str | None,
+    relay_id: str | None,
+) -> None:
+    """Run one relay: rooms from UPSTREAM to child relays and listeners (run more to scale)."""
+    from media import relay_node
+
+    sys.argv = ["media.relay_node", "--bootstrap", _bootstrap(bootstrap), "--upstream", upstream,
+                "--port", str(port), "--host", host]  # fmt: skip
+    for flag, value in (("--public-url", public_url), ("--origin", origin), ("--id", relay_id)):
+        if value:
+            sys.argv += [flag, value]
+    relay_node.main()
+
+
 if __name__ == "__main__":
     main()

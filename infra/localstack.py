@@ -34,6 +34,12 @@ def stoa_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @dataclass
+class Relay:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
 class Stack:
     """A broker plus any number of workers and gateways, stopped together."""
 
@@ -49,10 +55,14 @@ class Stack:
         self.broker.start()
         return self
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, args: list[str], log_name: str, cpus: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A Python child; with ``cpus`` (taskset's list) it runs only there, from birth."""
         log = open(self.data_dir / log_name, "ab")  # noqa: SIM115
+        pin = ["taskset", "-c", cpus] if cpus else []
         process = subprocess.Popen(
-            [sys.executable, *args],
+            [*pin, sys.executable, *args],
             cwd=ROOT,
             env={**stoa_env(self.data_dir, **self.env), **supervised_env()},
             stdout=log,
@@ -104,6 +114,39 @@ class Stack:
         self.gateway_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.gateway_url}/healthz", timeout=30)
         return self.gateway_url
+
+    def start_relay(
+        self, upstream: str | None = None, name: str = "relay", cpus: str | None = None
+    ) -> "Relay":
+        """A relay subscribing to ``upstream`` (default: the gateway, the mixing node)."""
+        port = free_port()
+        process = self._spawn(
+            [
+                "-m", "media.relay_node",
+                "--bootstrap", self.broker.bootstrap,
+                "--upstream", upstream or self.gateway_url,
+                "--origin", self.gateway_url,
+                "--port", str(port),
+                "--id", f"{name}-{port}",
+            ],
+            f"{name}-{port}.log",
+            cpus,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", timeout=30)
+        return Relay(url, process)
+
+    def start_segmenter(self, upstream: str | None = None) -> subprocess.Popen[bytes]:
+        """The HLS segmenter, following ``upstream`` (default: the gateway) into this stack's
+        object store (``DATA_DIR/objects``, which the gateway serves HLS from)."""
+        return self._spawn(
+            [
+                "-m", "media.hls_node",
+                "--bootstrap", self.broker.bootstrap,
+                "--upstream", upstream or self.gateway_url,
+            ],
+            "segmenter.log",
+        )  # fmt: skip
 
     def stop(self) -> None:
         for process in self.processes:

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projections.tiers import Thresholds
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOA_", env_file=".env", extra="ignore")
@@ -39,6 +41,29 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=10.0, ge=0, description="actions/s per user; 0 disables")
     rate_burst: float = Field(default=30.0, ge=1, description="actions a user may burst")
     media_token_ttl: int = Field(default=300, gt=0, description="seconds a join token is valid")
+    public_url: str | None = Field(
+        default=None,
+        description="base URL clients reach this gateway at (default http://host:port)",
+    )
+    tier_relay_at: int = Field(default=100, ge=1, description="listeners from which relays serve")
+    tier_hls_at: int = Field(default=1000, ge=1, description="listeners from which HLS serves")
+    tier_hysteresis: float = Field(
+        default=0.8, gt=0, le=1, description="share of a threshold to fall below before moving down"
+    )
+    relays: int = Field(default=2, ge=0, description="relays `stoa up` runs")
+    relay_capacity: int = Field(default=500, ge=1, description="listeners a leaf relay carries")
+    relay_batch: int = Field(
+        default=5, ge=1, le=10, description="frames per WebSocket message for passive listeners"
+    )
+
+    @property
+    def origin_url(self) -> str:
+        """Where clients and relays reach this gateway (its media plane is the mixing node)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def tier_thresholds(self) -> Thresholds:
+        return Thresholds(self.tier_relay_at, self.tier_hls_at, self.tier_hysteresis)
 
     @cached_property
     def object_store(self) -> str:

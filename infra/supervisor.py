@@ -1,13 +1,16 @@
-"""``stoa up``: broker, archive, stream worker and gateway under one supervisor.
+"""``stoa up``: broker, archive, stream worker, relays, segmenter and gateway, supervised.
 
 Start order: broker; restore from the archive if the broker is empty and the
-archive is not; the archiver; the worker; the gateway. Ctrl-C (or SIGTERM)
-stops them in reverse, each with a deadline; the archiver drains the log's
-tail before it exits, since the embedded broker forgets everything.
+archive is not; the archiver; the worker; the HLS segmenter and the relays
+(which subscribe to the gateway's rooms and retry until it answers); the
+gateway, which is also the mixing node. Ctrl-C (or SIGTERM) stops them in
+reverse, each with a deadline; the archiver drains the log's tail before it
+exits, since the embedded broker forgets everything.
 """
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -67,6 +70,29 @@ def start_archiver(
     settings: Settings, bootstrap: str, log_path: Path | None = None
 ) -> subprocess.Popen[bytes]:
     return start_child("streams.archiver", settings, ["--bootstrap", bootstrap], log_path)
+
+
+def start_segmenter(
+    settings: Settings, bootstrap: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The HLS segmenter, following the gateway (the mixing node) into the object store."""
+    args = ["--bootstrap", bootstrap, "--upstream", settings.origin_url]
+    return start_child("media.hls_node", settings, args, log_path)
+
+
+def start_relay(
+    settings: Settings, bootstrap: str, name: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A relay subscribing to the gateway (the mixing node), on a port of its own."""
+    port = free_port()
+    args = [
+        "--bootstrap", bootstrap,
+        "--upstream", settings.origin_url,
+        "--host", settings.host,
+        "--port", str(port),
+        "--id", name,
+    ]  # fmt: skip
+    return start_child("media.relay_node", settings, args, log_path)
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -194,6 +220,22 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
     watch.start()
     stack.callback(watch.stop, grace=3.0)
     console.print(f"[green]stream worker[/] pid {watch.process.pid}")
+    segmenter = ChildWatch(
+        "hls segmenter", lambda: start_segmenter(settings, bootstrap, logs / "segmenter.log")
+    )
+    segmenter.start()
+    stack.callback(segmenter.stop, grace=2.0)  # stopped right after the gateway it follows
+    console.print(f"[green]hls segmenter[/] pid {segmenter.process.pid} → {settings.object_store}")
+    for n in range(1, settings.relays + 1):
+        relay = ChildWatch(
+            f"relay {n}",
+            functools.partial(
+                start_relay, settings, bootstrap, f"relay-{n}", logs / f"relay-{n}.log"
+            ),
+        )
+        relay.start()
+        stack.callback(relay.stop, grace=2.0)
+        console.print(f"[green]relay {n}[/] pid {relay.process.pid}")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, bootstrap),

@@ -8,8 +8,10 @@ packets through ``OpusTap`` instead of decoding them.
 
 import asyncio
 import contextlib
+import io
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -218,3 +220,188 @@ def decode_records(records: Sequence[OpusRecord]) -> npt.NDArray[np.float32]:
                 samples = samples.astype(np.float32) / 32768.0
             out.append(samples.astype(np.float32))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+@dataclass
+class FollowingListener:
+    """A WebSocket listener that does what the listen protocol asks of a client.
+
+    On ``moved`` it opens the new path first (asking for the seq after the last
+    one it has) and leaves the old one once the new one delivers; on a dropped
+    connection it resumes on its fallbacks in turn. Every seq is kept once, in
+    order; ``paths`` records where it listened, ``reported`` what servers said
+    they could not send.
+    """
+
+    seqs: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    moves: list[dict[str, str]] = field(default_factory=list)
+    reported: int = 0
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    errors: list[str] = field(default_factory=list)
+    rejoin: Callable[[], Awaitable[str]] | None = None
+    """Joins again and returns the WebSocket URL to use (for leaving HLS, which says no URL)."""
+    _readers: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
+    _behind: str | None = None
+
+    @property
+    def where(self) -> str:
+        return self.paths[-1] if self.paths else ""
+
+    def missing(self) -> int:
+        if not self.seqs:
+            return 0
+        return self.seqs[-1] - self.seqs[0] + 1 - len(self.seqs) - self.reported
+
+    def _url(self, url: str) -> str:
+        return url + (f"&from={(self.seqs[-1] + 1) % (1 << 32)}" if self.seqs else "")
+
+    async def run(
+        self, http: aiohttp.ClientSession, url: str, fallbacks: Sequence[str] = ()
+    ) -> None:
+        """Listen until the room ends or the task is cancelled."""
+        urls = [url, *fallbacks]
+        attempt = 0
+        try:
+            while not self.ended.is_set():
+                current = urls[attempt % len(urls)]
+                self._start(http, current)
+                await asyncio.wait(
+                    [*self._readers.values(), asyncio.ensure_future(self.ended.wait())],
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                while self._readers and not self.ended.is_set():
+                    await asyncio.wait(list(self._readers.values()))
+                attempt += 1
+                await asyncio.sleep(0.05)
+        finally:
+            for reader in self._readers.values():
+                reader.cancel()
+
+    def _start(self, http: aiohttp.ClientSession, url: str, kind: str = "websocket") -> None:
+        base = url.split("?")[0]
+        if base not in self._readers:
+            read = self._read_hls if kind == "hls" else self._read
+            self._readers[base] = asyncio.create_task(read(http, url, base))
+            # HLS runs seconds behind a WebSocket and could never catch up with one still
+            # being played: stop taking the old path now (a pause, not a gap); it stays open
+            # until HLS delivers, as a way back if HLS fails
+            self._behind = base if kind == "hls" else None
+
+    def _take(self, base: str, seqs: list[int], delivered: bool) -> bool:
+        """Keep the new seqs; the first delivery on a path makes it the only one."""
+        if self._behind is not None and base != self._behind:
+            return delivered
+        fresh = [seq for seq in seqs if not self.seqs or seq > self.seqs[-1]]
+        if fresh and not delivered:
+            delivered = True
+            self._behind = None
+            self.paths.append(base)
+            for other, reader in list(self._readers.items()):
+                if other != base:  # the new path delivers: leave the old one
+                    reader.cancel()
+        self.seqs.extend(fresh)
+        return delivered
+
+    async def _read_hls(self, http: aiohttp.ClientSession, url: str, base: str) -> None:
+        """HLS from the segment holding the next seq on; back to a WebSocket when the
+        playlist's tier marker says the room left the ``hls`` tier."""
+        delivered, init, left = False, b"", False
+        folder = url.split("index.m3u8")[0]
+        next_msn: int | None = None
+        try:
+            while not self.ended.is_set():
+                async with http.get(url) as response:
+                    playlist = await response.text() if response.status == 200 else ""
+                listed = hls_listing(playlist)
+                if not init and listed.init:
+                    async with http.get(folder + listed.init) as response:
+                        init = await response.read() if response.status == 200 else b""
+                if next_msn is None and self.seqs:
+                    next_msn = (self.seqs[-1] + 1) // HLS_SEGMENT_FRAMES
+                for msn, uri in listed.segments:
+                    if not init or (next_msn is not None and msn < next_msn):
+                        continue
+                    async with http.get(folder + uri) as response:
+                        if response.status != 200:
+                            self.errors.append(f"{uri.split('?')[0]}: {response.status}")
+                            break
+                        segment = await response.read()
+                    try:
+                        seqs = hls_seqs(init + segment)
+                    except av.error.FFmpegError as exc:
+                        self.errors.append(f"{uri.split('?')[0]}: {exc}")
+                        break
+                    delivered = self._take(base, seqs, delivered)
+                    next_msn = msn + 1
+                if listed.ended:
+                    self.ended.set()
+                if listed.tier not in (None, "hls") and not left and self.rejoin is not None:
+                    left = True
+                    self._start(http, await self.rejoin())
+                await asyncio.sleep(0.2)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self.errors.append(f"hls: {exc!r}")
+        finally:
+            self._readers.pop(base, None)
+
+    async def _read(self, http: aiohttp.ClientSession, url: str, base: str) -> None:
+        delivered = False
+        try:
+            async with http.ws_connect(self._url(url), max_msg_size=0, heartbeat=2.0) as ws:
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        seqs = [r.seq for r in decode_message(message.data)]
+                        delivered = self._take(base, seqs, delivered)
+                    elif message.type == aiohttp.WSMsgType.TEXT:
+                        text = json.loads(message.data)
+                        if text["type"] == "gap":
+                            self.reported += (text["to"] - text["from"]) % (1 << 32) + 1
+                        elif text["type"] == "moved":
+                            self.moves.append(text)
+                            self._start(http, text["url"], text.get("kind", "websocket"))
+                        elif text["type"] == "room" and text.get("status") == "ended":
+                            self.ended.set()
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass
+        finally:
+            self._readers.pop(base, None)
+
+
+HLS_SEGMENT_FRAMES = 50
+"""Stoa's HLS segment ``n`` holds seqs ``[50n, 50n + 50)`` (``media.segmenter``)."""
+
+
+@dataclass(frozen=True)
+class HlsListing:
+    init: str | None
+    segments: list[tuple[int, str]]
+    """``(media sequence number, URI)`` of each complete segment listed."""
+    tier: str | None
+    ended: bool
+
+
+def hls_listing(playlist: str) -> HlsListing:
+    """What a client needs from a media playlist: init, segments, the latest tier, the end."""
+    init, tier, msn, segments = None, None, 0, []
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-MAP:"):
+            init = line.split('URI="', 1)[1].split('"', 1)[0]
+        elif line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            msn = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-DATERANGE:") and 'X-TIER="' in line:
+            tier = line.split('X-TIER="', 1)[1].split('"', 1)[0]
+        elif line and not line.startswith("#"):
+            segments.append((msn, line))
+            msn += 1
+    return HlsListing(init, segments, tier, "#EXT-X-ENDLIST" in playlist)
+
+
+def hls_seqs(fragmented_mp4: bytes) -> list[int]:
+    """The listen-protocol seqs of an init segment plus media segment (decode time / 960)."""
+    with av.open(io.BytesIO(fragmented_mp4), mode="r", format="mp4") as container:
+        return [
+            int(packet.pts) // FRAME_SAMPLES
+            for packet in container.demux(audio=0)
+            if packet.pts is not None and packet.size
+        ]

@@ -61,6 +61,61 @@ def decode_message(data: bytes) -> list[OpusRecord]:
     return records
 
 
+def split_message(data: bytes) -> list[tuple[int, bytes]]:
+    """Each record of a binary message as ``(seq, its framed bytes)``, for nodes that forward.
+
+    A relay keeps and re-sends records as they came, so it reads only their
+    headers; a truncated message is a ``FramingError``.
+    """
+    records: list[tuple[int, bytes]] = []
+    offset = 0
+    view = memoryview(data)
+    while offset < len(data):
+        if len(data) - offset < HEADER.size:
+            raise FramingError(f"{len(data) - offset} trailing bytes are shorter than a header")
+        _, seq, _, length = HEADER.unpack_from(data, offset)
+        end = offset + HEADER.size + length
+        if end > len(data):
+            raise FramingError(f"record says {length} bytes, {len(data) - offset} remain")
+        records.append((seq, bytes(view[offset:end])))
+        offset = end
+    return records
+
+
 def room_message(state: dict[str, Any]) -> str:
     """The room's state as a text message: ``{"type": "room", ...state...}``."""
     return json.dumps({"type": "room", **state}, default=str, separators=(",", ":"))
+
+
+def gap_message(first: int, last: int) -> str:
+    """Seqs ``first`` to ``last`` (inclusive) will not come on this connection.
+
+    Sent when a resuming subscriber asks for frames the backfill ring no longer
+    holds, or when a slow subscriber was skipped ahead to live.
+    """
+    return json.dumps({"type": "gap", "from": first, "to": last}, separators=(",", ":"))
+
+
+def moved_message(url: str, kind: str, tier: str) -> str:
+    """Listen at ``url`` (a ``websocket`` or ``hls`` URL) from now on: the room changed tier.
+
+    The client starts the new path before it leaves this one and drops the
+    seqs it has already played, so the switch has no gap.
+    """
+    return json.dumps(
+        {"type": "moved", "url": url, "kind": kind, "tier": tier}, separators=(",", ":")
+    )
+
+
+def parse_text(message: str) -> dict[str, Any]:
+    """A text message as a dict with a ``type`` (``{}``-like with type "" if it is not one)."""
+    try:
+        value = json.loads(message)
+    except json.JSONDecodeError:
+        return {"type": ""}
+    return value if isinstance(value, dict) and isinstance(value.get("type"), str) else {"type": ""}
+
+
+def tier_message(tier: str, origin: str) -> str:
+    """The room's delivery tier, from the mixing node at ``origin``: relays act on it."""
+    return json.dumps({"type": "tier", "tier": tier, "origin": origin}, separators=(",", ":"))

@@ -27,6 +27,8 @@ MixingMode = Literal["server", "client"]
 
 WS_QUEUE_DEPTH = 50
 """Messages (1 s of audio) a slow WebSocket listener may fall behind before losing frames."""
+BACKFILL_PER_MESSAGE = 10
+"""Backfilled frames per message: a whole ring fits the outbox without pushing live frames out."""
 
 
 class Outgoing:
@@ -90,6 +92,13 @@ class Listener(Protocol):
     def tell(self, message: str) -> None:
         """A JSON text message for the listener's client; dropped where there is no channel."""
 
+    def move(self, path: str, message: Callable[[], str | None]) -> None:
+        """Ask the client to listen on ``path``, once per path; ``message`` makes the
+        ``moved`` text (with a fresh token) only if it is needed, and may find nowhere to go.
+
+        Listeners that cannot follow (WebRTC, a relay) ignore it.
+        """
+
     def close(self) -> None:
         """The room is over for this listener (room ended, user removed, hub stopped)."""
 
@@ -104,10 +113,13 @@ class WsListener:
 
     hears_mix = True
 
-    def __init__(self, user_id: str, depth: int = WS_QUEUE_DEPTH) -> None:
+    def __init__(self, user_id: str, depth: int = WS_QUEUE_DEPTH, relay: bool = False) -> None:
         self.user_id = user_id
+        self.relay = relay
+        """A relay subscribing for its own listeners: it is never moved."""
         self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(maxsize=depth)
         self.dropped = 0
+        self.moved_to: str | None = None
 
     @property
     def lag(self) -> int:
@@ -124,6 +136,19 @@ class WsListener:
 
     def tell(self, message: str) -> None:
         self._put(message)
+
+    def backfill(self, records: list[bytes]) -> None:
+        """Frames a resuming subscriber missed, a few per message, before the live ones."""
+        for start in range(0, len(records), BACKFILL_PER_MESSAGE):
+            self._put(b"".join(records[start : start + BACKFILL_PER_MESSAGE]))
+
+    def move(self, path: str, message: Callable[[], str | None]) -> None:
+        if self.relay or self.moved_to == path:
+            return
+        text = message()
+        if text is not None:
+            self.moved_to = path
+            self._put(text)
 
     def close(self) -> None:
         self._put(None)
@@ -148,6 +173,9 @@ class WhepListener:
 
     def tell(self, message: str) -> None:
         """No data channel: WebRTC listeners read the room's state over HTTP."""
+
+    def move(self, path: str, message: Callable[[], str | None]) -> None:
+        """No data channel: a WebRTC listener stays on the mixing node."""
 
     def close(self) -> None:
         self.track.stop()
@@ -194,6 +222,9 @@ class ClientMixListener:
 
     def tell(self, message: str) -> None:
         """No data channel: WebRTC listeners read the room's state over HTTP."""
+
+    def move(self, path: str, message: Callable[[], str | None]) -> None:
+        """No data channel: a WebRTC listener stays on the mixing node."""
 
     def close(self) -> None:
         for track in self.tracks:

@@ -34,7 +34,7 @@ from media.wrap import MOD32, unwrap
 class MixedFrame:
     """One 20 ms frame of the room's mix, encoded.
 
-    ``seq`` counts ticks from 0, +1 per frame, unbounded (RTP senders take
+    ``seq`` counts ticks from ``first_seq``, +1 per frame, unbounded (RTP senders take
     it modulo 2**16; the RTP timestamp is ``seq * 960`` modulo 2**32).
 
     ``capture_us`` is when this audio was captured, on the clock of the
@@ -111,6 +111,7 @@ class RoomMixer:
         jitter_frames: int = 3,
         *,
         clock_us: Callable[[], int] = _wall_clock_us,
+        first_seq: int = 0,
     ) -> None:
         self._jitter_frames = jitter_frames
         self._bitrate = bitrate
@@ -119,7 +120,7 @@ class RoomMixer:
         self._limiter = Limiter()
         self._speakers: dict[str, _Speaker] = {}
         self._mix = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        self._seq = 0
+        self._seq = first_seq
         self._clock_us = clock_us
         self._delay_us = 0  # clock minus capture time at the last tick with speech
 

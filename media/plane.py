@@ -1,4 +1,4 @@
-"""The media plane of one process: room hubs, WHIP, WHEP, enforcement and the journal.
+"""The media plane of one process (the mixing node): hubs, WHIP, WHEP, enforcement, routing.
 
 One object to start and stop from the gateway's lifespan. Rooms must be
 routed to one media process (sticky by room id) when several run: a room's
@@ -11,11 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from events.producer import LogProducer
+from media.directory import RelayDirectory
 from media.enforcement import Enforcer, Observe
 from media.journal import MediaEventLog
 from media.room import RoomHubs, RoomServices
+from media.routing import Routes
 from media.sfu import Sfu
+from media.tokens import MediaTokens
 from media.whep import WhepServer
+from projections.tiers import Tier
 from schemas.room import RoomState
 
 STOP_SECONDS = 2.0
@@ -28,11 +32,17 @@ class MediaPlane:
         producer: LogProducer,
         state: Callable[[str], RoomState | None],
         view: Callable[[str], dict[str, Any] | None],
+        tokens: MediaTokens,
+        origin: str,
+        tier: Callable[[str], Tier] = lambda room_id: "direct",
         observe_enforcement: Observe = lambda action, seconds: None,
         observe_tick: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.journal = MediaEventLog(producer)
-        self.hubs = RoomHubs(RoomServices(state, view, self.journal, observe_tick))
+        self.directory = RelayDirectory(bootstrap, producer, "stoa.media.relays")
+        self.routes = Routes(self.directory, tokens, origin)
+        services = RoomServices(state, view, self.journal, observe_tick, tier, self.routes)
+        self.hubs = RoomHubs(services)
         self.sfu = Sfu(self.hubs)
         self.whep = WhepServer(self.hubs)
         self.enforcer = Enforcer(bootstrap, producer, self.hubs, self.sfu, observe_enforcement)
@@ -43,6 +53,7 @@ class MediaPlane:
 
     async def start(self) -> None:
         self.journal.start()
+        await self.directory.start()
         await self.enforcer.start()
 
     async def stop(self) -> None:
@@ -57,3 +68,5 @@ class MediaPlane:
         await self.journal.stop(drain_seconds=1.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.enforcer.stop(), STOP_SECONDS)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.directory.stop(), STOP_SECONDS)

@@ -27,6 +27,7 @@ sent their own track.
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -35,11 +36,15 @@ from typing import Any
 
 from media.activity import ActivityTracker
 from media.journal import MediaEventLog, mixing_mode_changed, speaker_activity
-from media.listen import room_message
-from media.listeners import ClientMixListener, Listener, MixingMode, Outgoing
+from media.listen import gap_message, moved_message, room_message, tier_message
+from media.listeners import ClientMixListener, Listener, MixingMode, Outgoing, WsListener
 from media.mixer import MixedFrame, RoomMixer
+from media.ring import BACKFILL_FRAMES, FrameRing
+from media.routing import Routes
 from media.tracks import opus_packet
-from schemas.room import RoomState
+from media.wrap import MOD32
+from projections.tiers import Path, Tier, path_for
+from schemas.room import MemberRole, RoomState
 
 log = logging.getLogger("stoa.media")
 
@@ -71,6 +76,10 @@ class RoomServices:
     view: Callable[[str], dict[str, Any] | None]
     journal: MediaEventLog
     observe_tick: Callable[[float], None] = lambda seconds: None
+    tier: Callable[[str], Tier] = lambda room_id: "direct"
+    """The room's delivery tier, as the presence projection decided it."""
+    routes: Routes | None = None
+    """Where to send listeners whose path is no longer the mixing node (None: nowhere)."""
 
 
 class RoomHub:
@@ -81,7 +90,9 @@ class RoomHub:
     ) -> None:
         self.room_id = room_id
         self.services = services
-        self.mixer = RoomMixer(bitrate=MIX_BITRATE, jitter_frames=JITTER_FRAMES)
+        self.mixer = RoomMixer(
+            bitrate=MIX_BITRATE, jitter_frames=JITTER_FRAMES, first_seq=self._first_seq(services)
+        )
         self.tracker = ActivityTracker()
         self.listeners: set[Listener] = set()
         self._forwarders: tuple[ClientMixListener, ...] = ()
@@ -91,10 +102,22 @@ class RoomHub:
         self.mode = mode
         """The last recorded decision (kept by ``RoomHubs`` across hub restarts)."""
         self.frames = 0
+        self.ring = FrameRing(BACKFILL_FRAMES)
+        """The room's shared stream, for relays and listeners resuming after a drop."""
+        self.tier: Tier = services.tier(room_id)
         self._epoch = time.time()
         self._told_version = -1
         self._counts_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def _first_seq(self, services: RoomServices) -> int:
+        """Frames since the room started: a hub opened again (the gateway restarted, or the
+        room went idle) continues the room's seq instead of starting over at 0, where relays
+        and segmenters following the room would take every frame for one they already had."""
+        state = services.state(self.room_id)
+        if state is None or state.started_at is None:
+            return 0
+        return max(0, int((time.time() - state.started_at.timestamp()) / TICK_SECONDS))
 
     # --- speakers ---------------------------------------------------------
 
@@ -152,7 +175,9 @@ class RoomHub:
         view = self.services.view(self.room_id)
         if view is not None:
             listener.tell(room_message(view))
+        listener.tell(self._tier_text())
         self._sync_listening(listener.user_id)
+        self._route([listener])
 
     def remove_listener(self, listener: Listener) -> None:
         if listener not in self.listeners:
@@ -181,9 +206,14 @@ class RoomHub:
 
     def room_changed(self) -> None:
         """The read model has news of this room: tell the listeners (see the module docstring)."""
+        tier = self.services.tier(self.room_id)
+        if tier != self.tier:  # kept current even with nobody listening: a relay may come
+            self.tier = tier
+            self.tell(self._tier_text())
         state = self.services.state(self.room_id)
         if state is None or not self.listeners:
             return
+        self._route()
         if state.version != self._told_version:
             self._tell_state()
         elif self._counts_timer is None:
@@ -200,6 +230,29 @@ class RoomHub:
             return
         self._told_version = state.version
         self.tell(room_message(view))
+
+    def _tier_text(self) -> str:
+        origin = self.services.routes.origin if self.services.routes else ""
+        return tier_message(self.tier, origin)
+
+    def _route(self, listeners: list[Listener] | None = None) -> None:
+        """Move each listener whose path (``projections.tiers.path_for``) is no longer here."""
+        routes, state = self.services.routes, self.services.state(self.room_id)
+        if routes is None or state is None or self.tier == "direct":
+            return
+        for listener in listeners if listeners is not None else list(self.listeners):
+            role = state.role_of(listener.user_id) if listener.user_id else "removed"
+            if role == "removed":
+                continue  # a relay, or someone enforcement is about to close
+            path = path_for(self.tier, role, state.hand_raised(listener.user_id))
+            if path != "origin":
+                listener.move(
+                    path, functools.partial(self._moved, routes, listener.user_id, role, path)
+                )
+
+    def _moved(self, routes: Routes, user_id: str, role: MemberRole, path: Path) -> str | None:
+        target = routes.move(self.room_id, user_id, role, path)
+        return moved_message(target[1], target[0], self.tier) if target is not None else None
 
     def close_listeners(
         self, user_id: str | None = None, final: dict[str, Any] | None = None
@@ -256,8 +309,9 @@ class RoomHub:
         """One 20 ms step: mix, offer the frame to every listener, follow voice activity."""
         started = time.perf_counter()
         frame = self.mixer.tick() if self.mixer.speaker_ids() else None
-        if frame is not None and self.listeners:
+        if frame is not None:
             outgoing = Outgoing(frame)
+            self.ring.append(frame.seq % MOD32, outgoing.record(""))
             for listener in self.listeners:
                 listener.offer(outgoing)
         self._follow_activity(frame.levels if frame is not None else {})
@@ -338,8 +392,20 @@ class RoomHubs:
             self.release(room_id)
 
     @contextlib.contextmanager
-    def listening(self, room_id: str, listener: Listener) -> Iterator[RoomHub]:
-        """``listener`` hears the room for the duration of the block."""
+    def listening(
+        self, room_id: str, listener: WsListener, resume_from: int | None = None
+    ) -> Iterator[RoomHub]:
+        """``listener`` hears the room for the duration of the block.
+
+        With ``resume_from`` (a wire seq) it first gets what the room's ring
+        still holds from there, and is told of any older range it cannot.
+        """
+        hub = self.open(room_id)
+        if resume_from is not None:
+            records, gap = hub.ring.since(resume_from)
+            if gap is not None:
+                listener.tell(gap_message(gap.first, gap.last))
+            listener.backfill(records)
         hub = self.attach(room_id, listener)
         try:
             yield hub

@@ -6,12 +6,18 @@ set on every batch; the agent keeps one small record per (room, user).
 """
 
 from collections.abc import Callable
+from datetime import datetime
+from uuid import NAMESPACE_URL, uuid5
 
 from pydantic import Field
 
+from projections.tiers import Thresholds, Tier, next_tier
 from schemas import events as e
 from schemas.base import WireModel
 from schemas.presence import PresenceBatch
+
+TIER_ACTOR = "stoa-presence"
+"""``actor_id`` of tier changes: nobody asked for them, the audience's size did."""
 
 MemberLookup = Callable[[str], bool]
 MembershipChanges = dict[str, bool]
@@ -29,6 +35,9 @@ class PresenceState(WireModel):
     they arrive in order; anything at or below the mark was counted already."""
     removed_ids: tuple[str, ...] = ()
     """Removed users never count again, even if a join raced their removal."""
+    tier: Tier = "direct"
+    """How the room's audio reaches passive listeners (``projections.tiers``)."""
+    tier_changes: int = Field(default=0, ge=0)
 
 
 def fold_batch(
@@ -80,3 +89,28 @@ def fold_room_event(
     if isinstance(event, e.RoomEnded) and not state.closed:
         return state.model_copy(update={"listener_count": 0, "closed": True}), {}
     return state, {}
+
+
+def follow_tier(
+    state: PresenceState, thresholds: Thresholds, at: datetime
+) -> tuple[PresenceState, e.DistributionTierChanged | None]:
+    """Move the room's delivery tier after its count changed, and the event saying so.
+
+    The event's id counts the room's tier changes, so folding the same input
+    again (a redelivery) yields the same event, which consumers drop by id.
+    An ended room keeps its last tier: nobody is left to move.
+    """
+    if state.closed:
+        return state, None
+    tier = next_tier(state.tier, state.listener_count, thresholds)
+    if tier == state.tier:
+        return state, None
+    changes = state.tier_changes + 1
+    event = e.DistributionTierChanged(
+        event_id=uuid5(NAMESPACE_URL, f"stoa:{state.room_id}:tier:{changes}"),
+        room_id=state.room_id,
+        actor_id=TIER_ACTOR,
+        occurred_at=at,
+        data=e.DistributionTierChangedData(tier=tier, listener_count=state.listener_count),
+    )
+    return state.model_copy(update={"tier": tier, "tier_changes": changes}), event

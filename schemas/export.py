@@ -10,6 +10,7 @@ from schemas.commands import COMMAND_CLASSES, CommandResult
 from schemas.deadletter import DeadLetter
 from schemas.events import EVENT_CLASSES
 from schemas.presence import PresenceBatch, PresenceCounts
+from schemas.relay import RelayLoad
 
 DEFAULT_DIR = Path(__file__).parent / "json"
 
@@ -20,7 +21,7 @@ def _documents() -> dict[str, type[BaseModel]]:
         docs[f"event.{cls.model_fields['type'].default}"] = cls
     for cmd in COMMAND_CLASSES:
         docs[f"command.{cmd.model_fields['type'].default}"] = cmd
-    for other in (CommandResult, PresenceBatch, PresenceCounts, DeadLetter):
+    for other in (CommandResult, PresenceBatch, PresenceCounts, DeadLetter, RelayLoad):
         docs[other.__name__] = other
     return docs
 

@@ -46,4 +46,6 @@ class PresenceCounts(WireModel):
     room_id: RoomId
     listener_count: int = Field(ge=0)
     peak_listeners: int = Field(ge=0)
+    tier: Literal["direct", "relay", "hls"] = "direct"
+    """The room's delivery tier (``projections.tiers``), decided with the count."""
     updated_at: UtcDatetime

@@ -11,6 +11,7 @@ import faust
 from events.deadletter import dead_letter
 from projections import presence as p
 from projections.room import DEFAULT_RULES, RoomRules
+from projections.tiers import DEFAULT_THRESHOLDS, Thresholds
 from projections.writer import RoomRecord, step
 from schemas import topics as t
 from schemas.base import utcnow
@@ -65,7 +66,13 @@ class Roster:
             self._table[key] = sorted(bucket)
 
 
-def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES) -> None:
+def install(
+    app: faust.App,
+    *,
+    partitions: int,
+    rules: RoomRules = DEFAULT_RULES,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> None:
     """Declare the tables and agents of a Stoa worker on ``app``."""
     commands = raw_topic(app, t.COMMANDS, partitions=partitions)
     presence_in = raw_topic(app, t.PRESENCE, t.ROOM_EVENTS, partitions=partitions)
@@ -76,6 +83,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
             t.COMMAND_RESULTS,
             t.ROOM_STATE,
             t.PRESENCE_COUNTS,
+            t.MEDIA_EVENTS,
             t.DEAD_LETTER,
         )
     }
@@ -158,11 +166,16 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
             is_member = roster.__contains__
             if topic == t.PRESENCE.name:
                 new_state, changes = p.fold_batch(state, batch, is_member)
+                at = batch.events[-1].occurred_at
             else:
                 new_state, changes = p.fold_room_event(state, room_event, is_member)
+                at = room_event.occurred_at
+            new_state, moved = p.follow_tier(new_state, thresholds, at)
             if new_state == state:
                 continue
             roster.apply(changes)
+            if moved is not None:  # before the counts: the media plane acts on either
+                await send(t.MEDIA_EVENTS, room_id, moved)
             counts[room_id] = new_state.model_dump(mode="json")
             await send(
                 t.PRESENCE_COUNTS,
@@ -171,6 +184,7 @@ def install(app: faust.App, *, partitions: int, rules: RoomRules = DEFAULT_RULES
                     room_id=room_id,
                     listener_count=new_state.listener_count,
                     peak_listeners=new_state.peak_listeners,
+                    tier=new_state.tier,
                     updated_at=utcnow(),
                 ),
             )

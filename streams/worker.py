@@ -28,6 +28,7 @@ def build(settings: Settings, bootstrap: str, web_port: int) -> faust.App:
         app,
         partitions=settings.partitions,
         rules=RoomRules(speaker_cap=settings.speaker_cap, cohost_cap=settings.cohost_cap),
+        thresholds=settings.tier_thresholds,
     )
     return app
 

@@ -1,10 +1,11 @@
-"""Rooms as the gateway reads them: the ``stoa.room-state`` projection plus counts."""
+"""Rooms as the media nodes and the gateway read them: ``stoa.room-state`` plus listener counts."""
 
 from collections.abc import Callable
 
 from events.deadletter import RawRecord
 from events.follower import TopicFollower
 from events.producer import LogProducer
+from projections.tiers import Tier
 from schemas.presence import PresenceCounts
 from schemas.room import RoomState
 from schemas.topics import PRESENCE_COUNTS, ROOM_STATE
@@ -20,7 +21,7 @@ class RoomReadModel:
     tell a room's listeners at once instead of polling.
     """
 
-    def __init__(self, bootstrap: str, producer: LogProducer) -> None:
+    def __init__(self, bootstrap: str, producer: LogProducer, fetch_wait_ms: int = 10) -> None:
         self.rooms: dict[str, RoomState] = {}
         self.counts: dict[str, PresenceCounts] = {}
         self._watchers: list[Watcher] = []
@@ -31,6 +32,7 @@ class RoomReadModel:
             producer,
             "stoa.gateway.read-model",
             start="beginning",
+            fetch_wait_ms=fetch_wait_ms,
         )
 
     async def start(self) -> None:
@@ -72,6 +74,11 @@ class RoomReadModel:
     def _changed(self, room_id: str) -> None:
         for watcher in self._watchers:
             watcher(room_id)
+
+    def tier(self, room_id: str) -> Tier:
+        """The room's delivery tier, decided with its listener count."""
+        counts = self.counts.get(room_id)
+        return counts.tier if counts is not None else "direct"
 
     def listener_counts(self, room_id: str) -> tuple[int, int]:
         counts = self.counts.get(room_id)

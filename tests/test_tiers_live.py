@@ -1,0 +1,201 @@
+"""A room's audience grows past the tier thresholds and shrinks back: events and moves.
+
+The audience is presence batches appended to ``stoa.presence`` (as edges
+would), so the real presence agent counts them and decides the tier; one real
+listener, who joined over HTTP while the room was small, is followed through
+its moves (mixing node → relay → mixing node) and must not miss a seq.
+"""
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from events.producer import LogProducer
+from infra.localstack import Stack
+from media import clients
+from schemas.presence import PresenceBatch, presence_event
+from schemas.topics import MEDIA_EVENTS, PRESENCE
+from tests.kafka_client import consume
+from tests.media_clients import act, dev_token, join, speech_wav
+
+pytestmark = pytest.mark.slow
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
+        yield session
+
+
+class Audience:
+    """Joins and leaves of made-up listeners, appended the way an edge appends them."""
+
+    def __init__(self, producer: LogProducer, room_id: str) -> None:
+        self.producer, self.room_id = producer, room_id
+        self.edge = f"test-edge-{uuid.uuid4().hex[:6]}"
+        self.seq = 0
+
+    async def change(self, users: range, joined: bool) -> None:
+        events = [presence_event(self.room_id, f"crowd-{u}", joined) for u in users]
+        for start in range(0, len(events), 500):
+            self.seq += 1
+            batch = PresenceBatch(
+                batch_id=uuid.uuid4(),
+                edge_id=self.edge,
+                batch_seq=self.seq,
+                room_id=self.room_id,
+                events=tuple(events[start : start + 500]),
+            )
+            await self.producer.send(PRESENCE.name, self.room_id, batch)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+def tiers_logged(bootstrap: str, room_id: str) -> list[str]:
+    return [
+        json.loads(m["payload"])["data"]["tier"]
+        for m in consume(bootstrap, MEDIA_EVENTS.name)
+        if m["key"] == room_id and b"DistributionTierChanged" in m["payload"]
+    ]
+
+
+async def test_a_growing_audience_moves_passive_listeners_to_relays_and_back(
+    stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(stack.start_relay)
+    wav = speech_wav(tmp_path / "s.wav", "The room grows and shrinks again.", "en", 60, [])
+    host_token = await dev_token(http, "tier-host")
+    async with http.post(
+        "/v1/rooms",
+        json={"title": "growing", "start_now": True},
+        headers={"Authorization": f"Bearer {host_token}"},
+    ) as response:
+        room_id = (await response.json())["room_id"]
+    host = await join(http, room_id, "tier-host")
+    packets = clients.encode_packets(clients.read_pcm(str(wav)))
+    publisher = await clients.publish(http, host.body["publish"]["whip"], host.media_token, packets)
+    pacing = asyncio.create_task(clients.pace([publisher], 120))
+    listener = await join(http, room_id, "tier-listener")
+    assert listener.body["listen"]["tier"] == "direct"
+    ears = clients.FollowingListener()
+    following = asyncio.create_task(ears.run(http, listener.body["listen"]["websocket"]))
+    producer = await LogProducer(stack.broker.bootstrap, "test-audience").start()
+    audience = Audience(producer, room_id)
+    origin = stack.gateway_url.replace("http://", "ws://")
+    try:
+        assert await eventually(lambda: len(ears.seqs) > 50)
+        assert ears.where.startswith(origin)
+
+        await audience.change(range(150), joined=True)
+        # the test's own relay, or any other relay of the session's stack: not the mixing node
+        assert await eventually(lambda: bool(ears.where) and not ears.where.startswith(origin))
+        before = len(ears.seqs)
+        assert await eventually(lambda: len(ears.seqs) > before + 50)
+        newcomer = await join(http, room_id, "tier-newcomer")
+        assert newcomer.body["listen"]["tier"] == "relay"
+        assert not newcomer.body["listen"]["websocket"].startswith(origin)
+        assert newcomer.body["listen"]["fallbacks"][-1].startswith(origin)
+        assert host.body["listen"]["websocket"].startswith(origin)  # joined while direct
+        again = await join(http, room_id, "tier-host")
+        assert again.body["listen"]["websocket"].startswith(origin)  # on stage: stays close
+
+        await audience.change(range(150), joined=False)
+        assert await eventually(lambda: ears.where.startswith(origin) and len(ears.paths) >= 3)
+        before = len(ears.seqs)
+        assert await eventually(lambda: len(ears.seqs) > before + 50)
+        assert ears.missing() == 0 and ears.reported == 0, (ears.missing(), ears.reported)
+        assert [m["tier"] for m in ears.moves] == ["relay", "direct"]
+        logged = await asyncio.to_thread(tiers_logged, stack.broker.bootstrap, room_id)
+        assert logged == ["relay", "direct"]
+    finally:
+        following.cancel()
+        pacing.cancel()
+        await producer.stop()
+        await publisher.pc.close()
+
+
+@pytest.fixture
+def segmenter(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
+    """The HLS segmenter, for this test's room while it runs."""
+    process = stack.start_segmenter()
+    yield process
+    process.terminate()
+    process.wait(timeout=10)
+
+
+async def test_a_crowd_moves_passive_listeners_to_hls_and_back_without_a_gap(
+    stack: Stack,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    segmenter: subprocess.Popen[bytes],
+) -> None:
+    wav = speech_wav(tmp_path / "s.wav", "A crowd comes and goes.", "en", 70, [])
+    host_token = await dev_token(http, "crowd-host")
+    async with http.post(
+        "/v1/rooms",
+        json={"title": "crowded", "start_now": True},
+        headers={"Authorization": f"Bearer {host_token}"},
+    ) as response:
+        room_id = (await response.json())["room_id"]
+    host = await join(http, room_id, "crowd-host")
+    packets = clients.encode_packets(clients.read_pcm(str(wav)))
+    publisher = await clients.publish(http, host.body["publish"]["whip"], host.media_token, packets)
+    pacing = asyncio.create_task(clients.pace([publisher], 120))
+    listener = await join(http, room_id, "crowd-listener")
+
+    async def rejoin() -> str:
+        again = await join(http, room_id, "crowd-listener")
+        return str(again.body["listen"]["websocket"])
+
+    ears = clients.FollowingListener(rejoin=rejoin)
+    following = asyncio.create_task(ears.run(http, listener.body["listen"]["websocket"]))
+    producer = await LogProducer(stack.broker.bootstrap, "test-crowd").start()
+    audience = Audience(producer, room_id)
+    try:
+        assert await eventually(lambda: len(ears.seqs) > 50)
+        await audience.change(range(1100), joined=True)
+        assert await eventually(lambda: "/hls/" in ears.where, timeout=20), (
+            ears.paths,
+            ears.errors,
+        )
+        newcomer = await join(http, room_id, "crowd-newcomer")
+        assert newcomer.body["listen"]["tier"] == "hls"
+        assert newcomer.body["listen"]["preferred"] == "hls"
+        hand = await dev_token(http, "crowd-hand")
+        await act(http, hand, "POST", f"/v1/rooms/{room_id}/join")
+        await act(http, hand, "POST", f"/v1/rooms/{room_id}/hand")
+        raised = await join(http, room_id, "crowd-hand")
+        assert raised.body["listen"]["preferred"] == "websocket"  # about to speak: stays close
+        assert raised.body["listen"]["websocket"].startswith(
+            stack.gateway_url.replace("http", "ws")
+        )
+        before = len(ears.seqs)
+        assert await eventually(lambda: len(ears.seqs) > before + 100, timeout=20)
+
+        await audience.change(range(1100), joined=False)
+        assert await eventually(lambda: "/hls/" not in ears.where, timeout=20), ears.paths
+        before = len(ears.seqs)
+        assert await eventually(lambda: len(ears.seqs) > before + 50)
+        assert ears.missing() == 0 and ears.reported == 0, (ears.missing(), ears.reported)
+        logged = await asyncio.to_thread(tiers_logged, stack.broker.bootstrap, room_id)
+        assert logged == ["relay", "hls", "relay", "direct"], logged  # batches of 500
+    finally:
+        following.cancel()
+        pacing.cancel()
+        await producer.stop()
+        await publisher.pc.close()
