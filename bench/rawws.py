@@ -37,7 +37,7 @@ class Tally:
     """Seqs the server said it could not send (gap messages)."""
     reported_unmatched: int = 0
     """Reported seqs not yet matched by a jump in the seqs received."""
-    delays_ms: list[float] = field(default_factory=list)
+    delays_us: list[float] = field(default_factory=list)
     moved: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False
 
@@ -77,13 +77,14 @@ class Listener(asyncio.Protocol):
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
         if not self.upgraded:
+            self.buffer += data
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
             status = bytes(self.buffer[: self.buffer.find(b"\r\n")])
-            del self.buffer[: end + 4]
+            data = bytes(self.buffer[end + 4 :])
+            self.buffer.clear()
             if b" 101 " not in status:
                 self.connected.set_exception(ConnectionError(status.decode(errors="replace")))
                 assert self.transport is not None
@@ -91,47 +92,53 @@ class Listener(asyncio.Protocol):
                 return
             self.upgraded = True
             self.connected.set_result(None)
-        self._frames()
+        elif self.buffer:  # the rest of a frame that came in pieces
+            self.buffer += data
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        used = self._frames(data)
+        if used < len(data):
+            self.buffer += data[used:]
 
     # --- RFC 6455 --------------------------------------------------------------
 
-    def _frames(self) -> None:
-        buffer = self.buffer
-        offset = 0
-        while len(buffer) - offset >= 2:
-            opcode, length = buffer[offset] & 0x0F, buffer[offset + 1] & 0x7F
+    def _frames(self, data: bytes) -> int:
+        """Handle every complete frame in ``data``; returns how many bytes they took."""
+        offset, size = 0, len(data)
+        while size - offset >= 2:
+            opcode, length = data[offset] & 0x0F, data[offset + 1] & 0x7F
             head = 2
             if length == 126:
-                if len(buffer) - offset < 4:
+                if size - offset < 4:
                     break
-                length, head = struct.unpack_from(">H", buffer, offset + 2)[0], 4
+                length, head = (data[offset + 2] << 8) | data[offset + 3], 4
             elif length == 127:
-                if len(buffer) - offset < 10:
+                if size - offset < 10:
                     break
-                length, head = struct.unpack_from(">Q", buffer, offset + 2)[0], 10
-            if len(buffer) - offset < head + length:
+                length, head = struct.unpack_from(">Q", data, offset + 2)[0], 10
+            if size - offset < head + length:
                 break
             start = offset + head
             if opcode == 2:
-                self._records(buffer, start, start + length)
+                self._records(data, start, start + length)
             elif opcode == 1:
-                self.tally.text(json.loads(bytes(buffer[start : start + length])))
+                self.tally.text(json.loads(data[start : start + length]))
             elif opcode == 9:
-                self._send(10, bytes(buffer[start : start + length]))
+                self._send(10, data[start : start + length])
             elif opcode == 8:
                 self._send(8, b"")
                 assert self.transport is not None
                 self.transport.close()
             offset = start + length
-        del buffer[:offset]
+        return offset
 
-    def _records(self, buffer: bytearray, start: int, end: int) -> None:
+    def _records(self, data: bytes, start: int, end: int) -> None:
         tally = self.tally
-        now_us = time.time_ns() // 1000
+        unpack, header = HEADER.unpack_from, HEADER.size
+        last = tally.last_seq
         while start < end:
-            _, seq, capture_us, length = HEADER.unpack_from(buffer, start)
-            start += HEADER.size + length
-            last = tally.last_seq
+            _, seq, capture_us, length = unpack(data, start)
+            start += header + length
             if last is not None:
                 if seq <= last:
                     continue  # backfill it already had
@@ -142,12 +149,13 @@ class Listener(asyncio.Protocol):
                     tally.missing += skipped - explained
             else:
                 tally.first_seq = seq
-            tally.last_seq = seq
+            last = seq
             tally.frames += 1
             # sampled by seq, not by arrival: relays send frames in batches, and every Nth
             # arrival would always be the same place in a batch
             if tally.sampling and (seq * 7919) % tally.sample_every == 0:
-                tally.delays_ms.append((now_us - capture_us) / 1000)
+                tally.delays_us.append(time.time_ns() / 1000 - capture_us)
+        tally.last_seq = last
 
     def _send(self, opcode: int, payload: bytes) -> None:
         """A masked client frame (payloads here are short)."""

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     relays: int = Field(default=2, ge=0, description="relays `stoa up` runs")
     relay_capacity: int = Field(default=500, ge=1, description="listeners a leaf relay carries")
     relay_batch: int = Field(
-        default=5, ge=1, le=10, description="frames per WebSocket message for passive listeners"
+        default=10, ge=1, le=10, description="frames per WebSocket message for passive listeners"
     )
 
     @property

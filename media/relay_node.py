@@ -81,7 +81,7 @@ class RelayConfig:
     origin: str | None = None
     """Base URL of the mixing node: the last resort upstream, and where listeners go back to."""
     capacity: int = 500
-    batch: int = 5
+    batch: int = 10
 
 
 def problem(request: web.Request, status: int, code: str, detail: str) -> web.Response:

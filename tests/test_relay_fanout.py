@@ -66,20 +66,35 @@ async def test_every_frame_reaches_every_subscriber_once_and_in_order() -> None:
     for sub, _, _ in subs:
         room.subscribe(sub, None)
     feed(room, range(10, 30))
+    room.flush()
     for _, transport, _ in subs:
         assert transport.seqs() == list(range(10, 30))
     one_per_message, batched = subs[0][1], subs[2][1]
-    assert len(one_per_message.writes) == 20 and len(batched.writes) == 4
+    assert len(one_per_message.writes) == 20 and len(batched.writes) == 5  # 10 | 11-15 | ... | 26-29
+
+
+async def test_listeners_of_one_batch_size_are_spread_over_its_phases() -> None:
+    """Ten listeners at five frames per message: two per phase, so each frame flushes two."""
+    room = RelayRoom("r")
+    subs = [subscriber(batch=5, user=f"u{i}") for i in range(10)]
+    for sub, _, _ in subs:
+        room.subscribe(sub, None)
+    feed(room, range(100, 101))  # seq 100 is phase 0
+    assert sum(len(t.writes) for _, t, _ in subs) == 2
+    feed(room, range(101, 110))
+    room.flush()
+    for _, transport, _ in subs:
+        assert transport.seqs() == list(range(100, 110))
 
 
 async def test_a_partial_batch_goes_out_when_the_stream_pauses() -> None:
     room = RelayRoom("r")
     sub, transport, _ = subscriber(batch=5)
     room.subscribe(sub, None)
-    feed(room, range(0, 3))
+    feed(room, range(1, 4))  # its phase (0) does not come: the stream paused mid-batch
     assert transport.seqs() == []
     await asyncio.sleep(r.FLUSH_AFTER_SECONDS + 0.1)
-    assert transport.seqs() == [0, 1, 2]
+    assert transport.seqs() == [1, 2, 3]
 
 
 async def test_a_resuming_subscriber_is_backfilled_without_duplicates() -> None:
@@ -90,6 +105,7 @@ async def test_a_resuming_subscriber_is_backfilled_without_duplicates() -> None:
     late, transport, _ = subscriber(batch=5)
     room.subscribe(late, resume_from=3)
     feed(room, range(12, 20))
+    room.flush()
     assert transport.seqs() == list(range(3, 20))
 
 
