@@ -1,6 +1,5 @@
 """Who is calling: Bearer JWTs (HS256 secret or a JWKS endpoint), and dev tokens."""
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.problems import Problem
 from infra.settings import Settings
-from media.tokens import MediaTokens
+from media.tokens import MediaTokens, sign
 from schemas.base import UserId
 
 USER_AUDIENCE = "stoa"
@@ -48,15 +47,8 @@ class Authenticator:
         self.media = MediaTokens(settings.auth_secret, settings.media_token_ttl)
 
     def issue_user_token(self, user_id: str, display_name: str | None, ttl: int = 86400) -> str:
-        now = int(time.time())
-        claims = {
-            "sub": user_id,
-            "name": display_name,
-            "aud": USER_AUDIENCE,
-            "iat": now,
-            "exp": now + ttl,
-        }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        claims = {"sub": user_id, "name": display_name}
+        return sign(self._secret, USER_AUDIENCE, ttl, claims)
 
     def issue_media_token(self, user_id: str, room_id: str, role: str) -> str:
         """Short-lived: a role change (promotion, removal) takes effect at the next join."""

@@ -242,7 +242,8 @@ class FollowingListener:
     rejoin: Callable[[], Awaitable[str]] | None = None
     """Joins again and returns the WebSocket URL to use (for leaving HLS, which says no URL)."""
     _readers: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
-    _behind: str | None = None
+    _active: str | None = None
+    _newest: str | None = None
 
     @property
     def where(self) -> str:
@@ -283,25 +284,28 @@ class FollowingListener:
         if base not in self._readers:
             read = self._read_hls if kind == "hls" else self._read
             self._readers[base] = asyncio.create_task(read(http, url, base))
-            # HLS runs seconds behind a WebSocket and could never catch up with one still
-            # being played: stop taking the old path now (a pause, not a gap); it stays open
-            # until HLS delivers, as a way back if HLS fails
-            self._behind = base if kind == "hls" else None
+            self._newest = base
 
     def _take(self, base: str, seqs: list[int], delivered: bool) -> bool:
-        """Keep the new seqs; the first delivery on a path makes it the only one."""
-        if self._behind is not None and base != self._behind:
-            return delivered
-        fresh = [seq for seq in seqs if not self.seqs or seq > self.seqs[-1]]
-        if fresh and not delivered:
-            delivered = True
-            self._behind = None
+        """Keep the new seqs of the path being played.
+
+        The path started last takes over as soon as it delivers anything, even a seq
+        already played: a new path (a relay batching frames, HLS seconds behind) runs
+        later than the one it replaces and could never overtake it while that one is
+        still being played. Its first seqs repeat what was played (dropped: a pause,
+        not a gap), then it continues from the last one.
+        """
+        if base != self._active:
+            if base != self._newest or not seqs:
+                return delivered
+            self._active = base
             self.paths.append(base)
             for other, reader in list(self._readers.items()):
                 if other != base:  # the new path delivers: leave the old one
                     reader.cancel()
+        fresh = [seq for seq in seqs if not self.seqs or seq > self.seqs[-1]]
         self.seqs.extend(fresh)
-        return delivered
+        return True
 
     async def _read_hls(self, http: aiohttp.ClientSession, url: str, base: str) -> None:
         """HLS from the segment holding the next seq on; back to a WebSocket when the

@@ -19,7 +19,6 @@ like a relay, so it reads the room's one encoded stream and adds no encode.
   all deletions), so a slow store costs latency, not memory per frame.
 """
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -33,8 +32,8 @@ import aiohttp
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
+from infra.node_args import node_arguments, start_node
 from infra.objects import ObjectStoreClient, open_store
-from infra.orphans import watch_supervisor
 from infra.settings import Settings
 from media.feed import Feed
 from media.listen import HEADER
@@ -239,18 +238,11 @@ async def serve(
 
 
 def main() -> None:
-    watch_supervisor()
-    parser = argparse.ArgumentParser(description="Run the Stoa HLS segmenter")
-    parser.add_argument("--upstream", required=True, help="base URL of the mixing node or a relay")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap (defaults to STOA_KAFKA_BOOTSTRAP)")
+    parser = node_arguments("Run the Stoa HLS segmenter")
     parser.add_argument("--object-store", help="where to write (default STOA_OBJECT_STORE_URL)")
     parser.add_argument("--id", help="segmenter id (default: a fresh one)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings()
-    bootstrap = args.bootstrap or settings.kafka_bootstrap
-    if not bootstrap:
-        parser.error("no broker: pass --bootstrap or set STOA_KAFKA_BOOTSTRAP")
+    start = start_node(parser)
+    args, settings, bootstrap = start.args, start.settings, start.bootstrap
     node_id = args.id or f"hls-{uuid.uuid4().hex[:8]}"
     store_url = args.object_store or settings.object_store
     asyncio.run(serve(settings, bootstrap, args.upstream, node_id, store_url))

@@ -22,7 +22,6 @@ would lose: everything it knows comes from its upstream and the log.
   from its last seq, backfilled from the new upstream's ring.
 """
 
-import argparse
 import asyncio
 import contextlib
 import gc
@@ -41,7 +40,7 @@ from aiohttp import web
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
-from infra.orphans import watch_supervisor
+from infra.node_args import node_arguments, start_node
 from infra.settings import Settings
 from media.directory import RelayDirectory
 from media.feed import Feed
@@ -366,21 +365,14 @@ async def serve(
 
 
 def main() -> None:
-    watch_supervisor()
-    parser = argparse.ArgumentParser(description="Run one Stoa relay")
-    parser.add_argument("--upstream", required=True, help="base URL of the mixing node or a relay")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap (defaults to STOA_KAFKA_BOOTSTRAP)")
+    parser = node_arguments("Run one Stoa relay")
     parser.add_argument("--origin", help="base URL of the mixing node (default: the upstream)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--public-url", help="base URL clients reach this relay at")
     parser.add_argument("--id", help="relay id (default: a fresh one)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings()
-    bootstrap = args.bootstrap or settings.kafka_bootstrap
-    if not bootstrap:
-        parser.error("no broker: pass --bootstrap or set STOA_KAFKA_BOOTSTRAP")
+    start = start_node(parser)
+    args, settings = start.args, start.settings
     config = RelayConfig(
         relay_id=args.id or f"relay-{uuid.uuid4().hex[:8]}",
         upstream=args.upstream.rstrip("/"),
@@ -389,7 +381,7 @@ def main() -> None:
         capacity=settings.relay_capacity,
         batch=settings.relay_batch,
     )
-    asyncio.run(serve(config, settings, bootstrap, args.host, args.port))
+    asyncio.run(serve(config, settings, start.bootstrap, args.host, args.port))
 
 
 if __name__ == "__main__":

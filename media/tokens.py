@@ -20,6 +20,14 @@ RELAY_AUDIENCE: Final = "stoa-relay"
 RELAY_TOKEN_TTL: Final = 3600
 
 
+def sign(secret: str, audience: str, ttl: int, claims: dict[str, Any]) -> str:
+    """An HS256 JWT for ``audience``, valid from now for ``ttl`` seconds."""
+    now = int(time.time())
+    return jwt.encode(
+        {**claims, "aud": audience, "iat": now, "exp": now + ttl}, secret, algorithm="HS256"
+    )
+
+
 @dataclass(frozen=True)
 class Grant:
     """Who a media token says its holder is, and what they were when they joined."""
@@ -45,21 +53,11 @@ class MediaTokens:
 
     def issue(self, user_id: str, room_id: str, role: str, ttl: int | None = None) -> str:
         """Short-lived: a role change (promotion, removal) takes effect at the next join."""
-        now = int(time.time())
-        claims = {
-            "sub": user_id,
-            "room": room_id,
-            "role": role,
-            "aud": MEDIA_AUDIENCE,
-            "iat": now,
-            "exp": now + (ttl or self.ttl),
-        }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        claims = {"sub": user_id, "room": room_id, "role": role}
+        return sign(self._secret, MEDIA_AUDIENCE, ttl or self.ttl, claims)
 
     def issue_relay(self, relay_id: str) -> str:
-        now = int(time.time())
-        claims = {"sub": relay_id, "aud": RELAY_AUDIENCE, "iat": now, "exp": now + RELAY_TOKEN_TTL}
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        return sign(self._secret, RELAY_AUDIENCE, RELAY_TOKEN_TTL, {"sub": relay_id})
 
     def _decode(self, token: str, audience: str) -> dict[str, Any]:
         decoded: dict[str, Any] = jwt.decode(

@@ -6,9 +6,12 @@ page's WHIP/WHEP functions as ``window.stoa``, so the tests drive the same
 code a person would.
 """
 
+import asyncio
+import contextlib
 import subprocess
+import time
 import wave
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from playwright.async_api import Browser, Page, Playwright
 
+from media import clients
 from media.listen import OpusRecord
 from media.opus import FRAME_SAMPLES, SAMPLE_RATE
 from tests.browser import CHROMIUM, MEDIA_ARGS
@@ -106,6 +110,61 @@ async def act(http: aiohttp.ClientSession, token: str, method: str, path: str) -
         body: dict[str, Any] = await r.json()
         assert r.status in (200, 201), body
         return body
+
+
+async def live_room(
+    http: aiohttp.ClientSession, host: str, *speakers: str, title: str = "a room"
+) -> tuple[str, str]:
+    """A room started now by ``host``, ``speakers`` promoted: (room id, host's user token)."""
+    token = await dev_token(http, host)
+    async with http.post(
+        "/v1/rooms",
+        json={"title": title, "start_now": True},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        room_id: str = (await response.json())["room_id"]
+    for speaker in speakers:
+        await act(http, token, "PUT", f"/v1/rooms/{room_id}/speakers/{speaker}")
+    return room_id, token
+
+
+def speech_packets(folder: Path, text: str, pitch: int = 50) -> list[bytes | None]:
+    """espeak-ng speech as 20 ms Opus packets, for an aiortc publisher to play."""
+    wav = speech_wav(folder / f"speech-{pitch}.wav", text, "en", pitch, [])
+    return clients.encode_packets(clients.read_pcm(str(wav)))
+
+
+@contextlib.asynccontextmanager
+async def talking(
+    http: aiohttp.ClientSession,
+    room_id: str,
+    speaker: str,
+    packets: Sequence[bytes | None],
+    seconds: float = 600,
+) -> AsyncIterator[Joined]:
+    """``speaker`` (on stage) publishes ``packets`` in a loop for the block's duration."""
+    joined = await join(http, room_id, speaker)
+    publisher = await clients.publish(
+        http, joined.body["publish"]["whip"], joined.media_token, packets
+    )
+    pacing = asyncio.create_task(clients.pace([publisher], seconds))
+    try:
+        yield joined
+    finally:
+        pacing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pacing
+        await publisher.pc.close()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether ``predicate`` becomes true within ``timeout`` seconds (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
 
 
 # --- audio analysis ----------------------------------------------------------

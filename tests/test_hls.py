@@ -12,7 +12,7 @@ import contextlib
 import re
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -27,7 +27,7 @@ from infra.settings import Settings
 from media import clients
 from media.fmp4 import boxes, fragment_timing
 from media.tokens import MediaTokens
-from tests.media_clients import Joined, act, dev_token, join, speech_wav
+from tests.media_clients import Joined, act, join, live_room, speech_wav
 
 pytestmark = pytest.mark.slow
 
@@ -35,37 +35,11 @@ TALK_SECONDS = 60.0
 """Longest the speaker talks; the last test ends the room well before."""
 
 
-@pytest.fixture(scope="module")
-def segmenter(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
-    """The segmenter runs for this module only: other modules' rooms are not its business."""
-    process = stack.start_segmenter()
-    yield process
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
-        yield session
-
-
 @dataclass
 class TalkingRoom:
     room_id: str
     host_token: str
     listener: Joined
-
-
-async def live_room(http: aiohttp.ClientSession, host: str) -> tuple[str, str]:
-    token = await dev_token(http, host)
-    async with http.post(
-        "/v1/rooms",
-        json={"title": "hls", "start_now": True},
-        headers={"Authorization": f"Bearer {token}"},
-    ) as response:
-        room_id: str = (await response.json())["room_id"]
-    return room_id, token
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -83,7 +57,7 @@ async def talking_room(
         [],
     )
     packets = clients.encode_packets(clients.read_pcm(str(wav)))
-    room_id, host_token = await live_room(http, "hls-host")
+    room_id, host_token = await live_room(http, "hls-host", title="hls")
     host = await join(http, room_id, "hls-host")
     publisher = await clients.publish(http, host.body["publish"]["whip"], host.media_token, packets)
     pacing = asyncio.create_task(clients.pace([publisher], TALK_SECONDS))

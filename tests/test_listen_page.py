@@ -19,7 +19,7 @@ import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from infra.localstack import Relay, Stack
 from media import clients
 from media.listen import OpusRecord, encode_records
 from tests.browser import CHROMIUM, MEDIA_ARGS, require_chromium
-from tests.media_clients import Joined, act, dev_token, join, speech_wav
+from tests.media_clients import Joined, act, join, live_room, speech_packets, talking
 
 pytestmark = pytest.mark.slow
 
@@ -43,22 +43,12 @@ CROWD = 100
 """Listeners that put a room in the relay tier (``Settings.tier_relay_at``)."""
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
-        yield session
-
-
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> list[bytes | None]:
-    wav = speech_wav(
-        Path(tmp_path_factory.mktemp("listen-speech")) / "s.wav",
+    return speech_packets(
+        Path(tmp_path_factory.mktemp("listen-speech")),
         "The listener page plays the room, and keeps playing when its relay goes away.",
-        "en",
-        50,
-        [],
     )
-    return clients.encode_packets(clients.read_pcm(str(wav)))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -76,8 +66,6 @@ async def browser() -> AsyncIterator[Browser]:
 class TalkingRoom:
     room_id: str
     host_token: str
-    publisher: clients.Publisher
-    pacing: asyncio.Task[None]
 
 
 @contextlib.asynccontextmanager
@@ -85,23 +73,11 @@ async def talking_room(
     http: aiohttp.ClientSession, speech: list[bytes | None], host: str
 ) -> AsyncIterator[TalkingRoom]:
     """A live room whose host talks (speech in a loop) until the block ends, then ends it."""
-    host_token = await dev_token(http, host)
-    async with http.post(
-        "/v1/rooms",
-        json={"title": f"{host}'s room", "start_now": True},
-        headers={"Authorization": f"Bearer {host_token}"},
-    ) as response:
-        room_id = (await response.json())["room_id"]
-    joined = await join(http, room_id, host)
-    publisher = await clients.publish(
-        http, joined.body["publish"]["whip"], joined.media_token, speech
-    )
-    pacing = asyncio.create_task(clients.pace([publisher], 600))
+    room_id, host_token = await live_room(http, host, title=f"{host}'s room")
     try:
-        yield TalkingRoom(room_id, host_token, publisher, pacing)
+        async with talking(http, room_id, host, speech):
+            yield TalkingRoom(room_id, host_token)
     finally:
-        pacing.cancel()
-        await clients.unpublish(http, "", joined.media_token, publisher)
         with contextlib.suppress(AssertionError):
             await act(http, host_token, "POST", f"/v1/rooms/{room_id}/end")
 
@@ -390,15 +366,6 @@ async def test_page_follows_a_move_to_the_mixing_node_without_missing_a_seq(
 
 
 # --- (d) HLS with hls.js, and back to the WebSocket when the room is not in the hls tier ----
-
-
-@pytest.fixture(scope="module")
-def segmenter(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
-    """The HLS segmenter, for this module's rooms while it runs."""
-    process = stack.start_segmenter()
-    yield process
-    process.terminate()
-    process.wait(timeout=10)
 
 
 async def test_page_plays_hls_and_follows_the_tier_back_to_the_websocket(

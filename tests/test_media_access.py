@@ -7,54 +7,28 @@ Chromium): they publish pre-encoded speech, so these tests are quick.
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from infra.localstack import Stack
 from media import clients
 from media.clients import MediaRefused, Publisher
 from tests.kafka_client import consume
-from tests.media_clients import Joined, act, dev_token, join, speech_wav
+from tests.media_clients import Joined, act, eventually, join, live_room, speech_packets
 
 pytestmark = pytest.mark.slow
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
-        yield session
-
-
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> list[bytes | None]:
-    wav = speech_wav(
-        Path(tmp_path_factory.mktemp("speech")) / "s.wav",
+    return speech_packets(
+        Path(tmp_path_factory.mktemp("speech")),
         "Testing one two three, the media plane is listening.",
-        "en",
-        50,
-        [],
     )
-    return clients.encode_packets(clients.read_pcm(str(wav)))
-
-
-async def live_room(http: aiohttp.ClientSession, host: str, *speakers: str) -> tuple[str, str]:
-    """A started room with ``speakers`` promoted; returns (room id, host user token)."""
-    token = await dev_token(http, host)
-    async with http.post(
-        "/v1/rooms",
-        json={"title": "access", "start_now": True},
-        headers={"Authorization": f"Bearer {token}"},
-    ) as response:
-        room_id: str = (await response.json())["room_id"]
-    for speaker in speakers:
-        await act(http, token, "PUT", f"/v1/rooms/{room_id}/speakers/{speaker}")
-    return room_id, token
 
 
 async def refused(
@@ -63,15 +37,6 @@ async def refused(
     with pytest.raises(MediaRefused) as caught:
         await clients.publish(http, url, token, packets)
     return caught.value.status, json.loads(caught.value.body)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
 
 
 def whip_of(joined: Joined) -> str:

@@ -70,7 +70,9 @@ async def test_every_frame_reaches_every_subscriber_once_and_in_order() -> None:
     for _, transport, _ in subs:
         assert transport.seqs() == list(range(10, 30))
     one_per_message, batched = subs[0][1], subs[2][1]
-    assert len(one_per_message.writes) == 20 and len(batched.writes) == 5  # 10 | 11-15 | ... | 26-29
+    assert (
+        len(one_per_message.writes) == 20 and len(batched.writes) == 5
+    )  # 10 | 11-15 | ... | 26-29
 
 
 async def test_listeners_of_one_batch_size_are_spread_over_its_phases() -> None:

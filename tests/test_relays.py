@@ -27,7 +27,7 @@ from infra.settings import Settings
 from media import clients
 from media.tokens import MEDIA_AUDIENCE, MediaTokens
 from media.urls import listen_url
-from tests.media_clients import act, dev_token, join, speech_wav
+from tests.media_clients import act, live_room, speech_packets, talking
 
 pytestmark = pytest.mark.slow
 
@@ -41,39 +41,15 @@ class TalkingRoom:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
-        yield session
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def talking(
+async def room(
     http: aiohttp.ClientSession, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[TalkingRoom]:
     """A live room whose host keeps talking for the whole module."""
-    wav = speech_wav(
-        Path(tmp_path_factory.mktemp("relay-speech")) / "s.wav",
-        "One relay, two relays, three relays carry the room.",
-        "en",
-        40,
-        [],
-    )
-    host_token = await dev_token(http, "relay-host")
-    async with http.post(
-        "/v1/rooms",
-        json={"title": "relayed", "start_now": True},
-        headers={"Authorization": f"Bearer {host_token}"},
-    ) as response:
-        room_id = (await response.json())["room_id"]
-    host = await join(http, room_id, "relay-host")
-    packets = clients.encode_packets(clients.read_pcm(str(wav)))
-    publisher = await clients.publish(http, host.body["publish"]["whip"], host.media_token, packets)
-    pacing = asyncio.create_task(clients.pace([publisher], 600))
-    try:
+    folder = Path(tmp_path_factory.mktemp("relay-speech"))
+    packets = speech_packets(folder, "One relay, two relays, three relays carry the room.", 40)
+    room_id, host_token = await live_room(http, "relay-host", title="relayed")
+    async with talking(http, room_id, "relay-host", packets):
         yield TalkingRoom(room_id, host_token)
-    finally:
-        pacing.cancel()
-        await publisher.pc.close()
 
 
 async def swarm(plan: list[list[str]], seconds: float, ramp: float, folder: Path) -> Any:
@@ -99,12 +75,10 @@ def tokens(count: int, room_id: str, prefix: str) -> list[str]:
 
 
 async def test_1500_listeners_over_three_relays_hear_every_seq(
-    stack: Stack, talking: TalkingRoom, tmp_path: Path
+    stack: Stack, room: TalkingRoom, tmp_path: Path
 ) -> None:
     relays = [await asyncio.to_thread(stack.start_relay) for _ in range(3)]
-    plan = plan_for(
-        [r.url for r in relays], tokens(1500, talking.room_id, "crowd"), talking.room_id
-    )
+    plan = plan_for([r.url for r in relays], tokens(1500, room.room_id, "crowd"), room.room_id)
     result = await outcome(await swarm(plan, seconds=20, ramp=3, folder=tmp_path))
     assert result["listeners"] == 1500
     for url, figures in result["by_url"].items():
@@ -116,11 +90,11 @@ async def test_1500_listeners_over_three_relays_hear_every_seq(
 
 
 async def test_listeners_of_a_killed_relay_resume_elsewhere_within_two_seconds(
-    stack: Stack, talking: TalkingRoom, tmp_path: Path
+    stack: Stack, room: TalkingRoom, tmp_path: Path
 ) -> None:
     relays = [await asyncio.to_thread(stack.start_relay) for _ in range(3)]
     victim = relays[0]
-    plan = plan_for([r.url for r in relays], tokens(150, talking.room_id, "kill"), talking.room_id)
+    plan = plan_for([r.url for r in relays], tokens(150, room.room_id, "kill"), room.room_id)
     process = await swarm(plan, seconds=12, ramp=1, folder=tmp_path)
     await asyncio.sleep(6)
     victim.process.send_signal(signal.SIGKILL)
@@ -144,37 +118,29 @@ async def refusal(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str,
 
 
 async def test_a_relay_checks_tokens_and_the_room(
-    stack: Stack, http: aiohttp.ClientSession, talking: TalkingRoom
+    stack: Stack, http: aiohttp.ClientSession, room: TalkingRoom
 ) -> None:
     relay: Relay = await asyncio.to_thread(stack.start_relay)
-    other_host = await dev_token(http, "relay-other-host")
-    async with http.post(
-        "/v1/rooms",
-        json={"title": "another", "start_now": True},
-        headers={"Authorization": f"Bearer {other_host}"},
-    ) as response:
-        room_b = (await response.json())["room_id"]
-    token_a = TOKENS.issue("relay-ann", talking.room_id, "listener")
+    room_b, _ = await live_room(http, "relay-other-host", title="another")
+    token_a = TOKENS.issue("relay-ann", room.room_id, "listener")
     status, body = await refusal(http, listen_url(relay.url, room_b, token_a))
     assert (status, body["code"]) == (403, "wrong_room")
     expired = jwt.encode(
-        {"sub": "relay-ann", "room": talking.room_id, "role": "listener",
+        {"sub": "relay-ann", "room": room.room_id, "role": "listener",
          "aud": MEDIA_AUDIENCE, "exp": int(time.time()) - 10},
         Settings().auth_secret, algorithm="HS256",
     )  # fmt: skip
-    status, body = await refusal(http, listen_url(relay.url, talking.room_id, expired))
+    status, body = await refusal(http, listen_url(relay.url, room.room_id, expired))
     assert (status, body["code"]) == (401, "token_expired")
-    status, _ = await refusal(http, listen_url(relay.url, talking.room_id, "forged"))
+    status, _ = await refusal(http, listen_url(relay.url, room.room_id, "forged"))
     assert status == 401
 
 
 async def test_a_removed_listener_is_closed_by_the_relay_and_cannot_return(
-    stack: Stack, http: aiohttp.ClientSession, talking: TalkingRoom
+    stack: Stack, http: aiohttp.ClientSession, room: TalkingRoom
 ) -> None:
     relay: Relay = await asyncio.to_thread(stack.start_relay)
-    url = listen_url(
-        relay.url, talking.room_id, TOKENS.issue("relay-rex", talking.room_id, "listener")
-    )
+    url = listen_url(relay.url, room.room_id, TOKENS.issue("relay-rex", room.room_id, "listener"))
     heard = clients.WsListener()
     task = asyncio.create_task(heard.run(http, url))
     try:
@@ -182,9 +148,7 @@ async def test_a_removed_listener_is_closed_by_the_relay_and_cannot_return(
         while len(heard.heard) < 20 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert len(heard.heard) >= 20
-        await act(
-            http, talking.host_token, "PUT", f"/v1/rooms/{talking.room_id}/removals/relay-rex"
-        )
+        await act(http, room.host_token, "PUT", f"/v1/rooms/{room.room_id}/removals/relay-rex")
         await asyncio.wait_for(heard.closed.wait(), 10)
     finally:
         task.cancel()

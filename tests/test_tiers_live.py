@@ -9,14 +9,11 @@ its moves (mixing node → relay → mixing node) and must not miss a seq.
 import asyncio
 import json
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from events.producer import LogProducer
 from infra.localstack import Stack
@@ -24,15 +21,18 @@ from media import clients
 from schemas.presence import PresenceBatch, presence_event
 from schemas.topics import MEDIA_EVENTS, PRESENCE
 from tests.kafka_client import consume
-from tests.media_clients import act, dev_token, join, speech_wav
+from tests.media_clients import (
+    Joined,
+    act,
+    dev_token,
+    eventually,
+    join,
+    live_room,
+    speech_packets,
+    talking,
+)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
-        yield session
 
 
 class Audience:
@@ -57,15 +57,6 @@ class Audience:
             await self.producer.send(PRESENCE.name, self.room_id, batch)
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
-
-
 def tiers_logged(bootstrap: str, room_id: str) -> list[str]:
     return [
         json.loads(m["payload"])["data"]["tier"]
@@ -78,18 +69,15 @@ async def test_a_growing_audience_moves_passive_listeners_to_relays_and_back(
     stack: Stack, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(stack.start_relay)
-    wav = speech_wav(tmp_path / "s.wav", "The room grows and shrinks again.", "en", 60, [])
-    host_token = await dev_token(http, "tier-host")
-    async with http.post(
-        "/v1/rooms",
-        json={"title": "growing", "start_now": True},
-        headers={"Authorization": f"Bearer {host_token}"},
-    ) as response:
-        room_id = (await response.json())["room_id"]
-    host = await join(http, room_id, "tier-host")
-    packets = clients.encode_packets(clients.read_pcm(str(wav)))
-    publisher = await clients.publish(http, host.body["publish"]["whip"], host.media_token, packets)
-    pacing = asyncio.create_task(clients.pace([publisher], 120))
+    packets = speech_packets(tmp_path, "The room grows and shrinks again.", 60)
+    room_id, _ = await live_room(http, "tier-host", title="growing")
+    async with talking(http, room_id, "tier-host", packets) as host:
+        await grow_and_shrink(stack, http, room_id, host)
+
+
+async def grow_and_shrink(
+    stack: Stack, http: aiohttp.ClientSession, room_id: str, host: Joined
+) -> None:
     listener = await join(http, room_id, "tier-listener")
     assert listener.body["listen"]["tier"] == "direct"
     ears = clients.FollowingListener()
@@ -103,7 +91,11 @@ async def test_a_growing_audience_moves_passive_listeners_to_relays_and_back(
 
         await audience.change(range(150), joined=True)
         # the test's own relay, or any other relay of the session's stack: not the mixing node
-        assert await eventually(lambda: bool(ears.where) and not ears.where.startswith(origin))
+        assert await eventually(lambda: bool(ears.where) and not ears.where.startswith(origin)), (
+            ears.paths,
+            ears.moves,
+            ears.errors,
+        )
         before = len(ears.seqs)
         assert await eventually(lambda: len(ears.seqs) > before + 50)
         newcomer = await join(http, room_id, "tier-newcomer")
@@ -124,18 +116,7 @@ async def test_a_growing_audience_moves_passive_listeners_to_relays_and_back(
         assert logged == ["relay", "direct"]
     finally:
         following.cancel()
-        pacing.cancel()
         await producer.stop()
-        await publisher.pc.close()
-
-
-@pytest.fixture
-def segmenter(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
-    """The HLS segmenter, for this test's room while it runs."""
-    process = stack.start_segmenter()
-    yield process
-    process.terminate()
-    process.wait(timeout=10)
 
 
 async def test_a_crowd_moves_passive_listeners_to_hls_and_back_without_a_gap(
@@ -144,18 +125,13 @@ async def test_a_crowd_moves_passive_listeners_to_hls_and_back_without_a_gap(
     tmp_path: Path,
     segmenter: subprocess.Popen[bytes],
 ) -> None:
-    wav = speech_wav(tmp_path / "s.wav", "A crowd comes and goes.", "en", 70, [])
-    host_token = await dev_token(http, "crowd-host")
-    async with http.post(
-        "/v1/rooms",
-        json={"title": "crowded", "start_now": True},
-        headers={"Authorization": f"Bearer {host_token}"},
-    ) as response:
-        room_id = (await response.json())["room_id"]
-    host = await join(http, room_id, "crowd-host")
-    packets = clients.encode_packets(clients.read_pcm(str(wav)))
-    publisher = await clients.publish(http, host.body["publish"]["whip"], host.media_token, packets)
-    pacing = asyncio.create_task(clients.pace([publisher], 120))
+    packets = speech_packets(tmp_path, "A crowd comes and goes.", 70)
+    room_id, _ = await live_room(http, "crowd-host", title="crowded")
+    async with talking(http, room_id, "crowd-host", packets):
+        await crowd_comes_and_goes(stack, http, room_id)
+
+
+async def crowd_comes_and_goes(stack: Stack, http: aiohttp.ClientSession, room_id: str) -> None:
     listener = await join(http, room_id, "crowd-listener")
 
     async def rejoin() -> str:
@@ -196,6 +172,4 @@ async def test_a_crowd_moves_passive_listeners_to_hls_and_back_without_a_gap(
         assert logged == ["relay", "hls", "relay", "direct"], logged  # batches of 500
     finally:
         following.cancel()
-        pacing.cancel()
         await producer.stop()
-        await publisher.pc.close()

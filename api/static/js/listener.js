@@ -562,14 +562,8 @@ export class RoomListener {
             return;
           }
         }
-        let answer;
-        try {
-          answer = await this._rejoin();
-        } catch (e) {
-          if (e.status === 409) return this._finish("ended", e.message);
-          if ([401, 403, 404, 410].includes(e.status)) return this._finish("refused", e.message);
-          this._log(`join again failed: ${e.message}`);
-        }
+        const answer = await this._joinAgain();
+        if (this.stopped) return;
         if (answer) {
           this.answer = answer;
           const took = await this._follow(answer, this.lastSeq !== null ? this.lastSeq + 1 : null);
@@ -595,6 +589,18 @@ export class RoomListener {
     if (!this.rejoinFn) throw new Error("no way to join again");
     this._log("joining again");
     return await this.rejoinFn();
+  }
+
+  /** Join again; a refusal ends the listening (the room is over, or not ours to hear). */
+  async _joinAgain() {
+    try {
+      return await this._rejoin();
+    } catch (e) {
+      if (e.status === 409) this._finish("ended", e.message);
+      else if ([401, 403, 404, 410].includes(e.status)) this._finish("refused", e.message);
+      else this._log(`join again failed: ${e.message}`);
+      return null;
+    }
   }
 
   /** Every 250 ms: a connection that delivered frames and went silent counts as dropped. */
@@ -736,17 +742,9 @@ export class RoomListener {
   async _leaveHls(tier) {
     this._log(`the playlist says tier ${tier}: joining again`);
     this.leavingHls = true;
-    let answer;
-    try {
-      answer = await this._rejoin();
-    } catch (e) {
-      if (e.status === 409) return this._finish("ended", e.message);
-      if ([401, 403, 404, 410].includes(e.status)) return this._finish("refused", e.message);
-      this._log(`join again failed: ${e.message}`);
-      return;
-    } finally {
-      this.leavingHls = false;
-    }
+    const answer = await this._joinAgain();
+    this.leavingHls = false;
+    if (!answer) return;
     this.answer = answer;
     const listen = answer.listen || {};
     if (listen.preferred !== "websocket" || !listen.websocket || this.stopped || !this.hls) return;
