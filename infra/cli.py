@@ -218,5 +218,19 @@ def relay(
     relay_node.main()
 
 
+@main.command()
+@click.option("--upstream", required=True, help="Base URL of the mixing node or of a relay")
+@click.option("--bootstrap", default=None)
+@click.option("--object-store", default=None, help="Where to write (default STOA_OBJECT_STORE_URL)")
+def hls(upstream: str, bootstrap: str | None, object_store: str | None) -> None:
+    """Run the HLS segmenter: every live room of UPSTREAM as short fMP4 segments."""
+    from media import hls_node
+
+    sys.argv = ["media.hls_node", "--bootstrap", _bootstrap(bootstrap), "--upstream", upstream]
+    if object_store:
+        sys.argv += ["--object-store", object_store]
+    hls_node.main()
+
+
 if __name__ == "__main__":
     main()

@@ -154,3 +154,22 @@ async def test_a_removed_listener_is_closed_by_the_relay_and_cannot_return(
         task.cancel()
     status, body = await refusal(http, url)
     assert (status, body["code"]) == (403, "removed")
+
+
+async def test_a_child_relay_fails_over_when_its_parent_dies(
+    stack: Stack, room: TalkingRoom, tmp_path: Path
+) -> None:
+    """A two-level tree: listeners on a leaf relay whose upstream is another relay. The
+    parent is killed; the leaf's feed moves to the mixing node (the parent had no sibling)
+    and resumes from its last seq, so its listeners miss nothing and never reconnect."""
+    parent = await asyncio.to_thread(stack.start_relay)
+    leaf = await asyncio.to_thread(stack.start_relay, parent.url, "leaf")
+    plan = plan_for([leaf.url], tokens(50, room.room_id, "tree"), room.room_id)
+    process = await swarm(plan, seconds=10, ramp=1, folder=tmp_path)
+    await asyncio.sleep(5)
+    parent.process.send_signal(signal.SIGKILL)
+    result = await outcome(process)
+    figures = result["by_url"][leaf.url]
+    assert figures["listeners"] == 50 and figures["reconnects"] == 0, figures
+    assert figures["missing_total"] == 0 and figures["reported_gap_frames"] == 0, figures
+    assert figures["frames_min"] >= 10 * 50 * 0.85, figures  # the room never stopped for them
