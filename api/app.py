@@ -24,7 +24,7 @@ from api.presence import PresenceBatcher
 from api.problems import Problem
 from api.ratelimit import RateLimiter
 from api.rooms import router as rooms_router
-from api.views import DevTokenBody, Health, RoomView, TokenOut
+from api.views import AuthConfig, DevTokenBody, Health, RoomIdPath, RoomView, TokenOut
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
@@ -157,10 +157,20 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
             raise Problem(404, "dev_auth_disabled", "Dev tokens are disabled on this server.")
         return TokenOut(token=app.state.auth.issue_user_token(body.user_id, body.display_name))
 
+    @app.get("/v1/auth/config", response_model=AuthConfig, tags=["auth"])
+    async def auth_config() -> AuthConfig:
+        """How the app signs people in here: dev tokens, or a redirect to the issuer."""
+        return AuthConfig(dev_auth=settings.dev_auth, login_url=settings.login_url)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        """A small page for trying rooms by hand; the media plane will add audio to it."""
+        """The app's home: live and scheduled rooms, sign-in, a new room."""
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/rooms/{room_id}", include_in_schema=False)
+    async def room_page(room_id: RoomIdPath) -> FileResponse:
+        """One room, at a URL people share: the page reads the id from its own address."""
+        return FileResponse(STATIC / "room.html", media_type="text/html")
 
     @app.get(
         "/healthz",

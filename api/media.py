@@ -161,13 +161,19 @@ async def stop_playing(
 
 @router.websocket("/{room_id}/listen")
 async def listen(
-    websocket: WebSocket, room_id: str, token: str = "", resume: ResumeQuery = None
+    websocket: WebSocket,
+    room_id: str,
+    token: str = "",
+    resume: ResumeQuery = None,
+    audio: Annotated[int, Query(ge=0, le=1, description="0: text messages only")] = 1,
 ) -> None:
     """The room's mix as binary Opus records, and its state as JSON text (CONTRACT.md).
 
     ``from`` resumes after a dropped connection: the frames the room's ring still
     holds from that seq come first, and an older range is reported as a gap.
-    A relay subscribes here with its own token, like any listener.
+    ``audio=0`` sends the text messages alone (room state, speaking activity), for
+    people on stage who hear the room over WHEP. A relay subscribes here with its
+    own token, like any listener.
     """
     try:
         grant = _grant(websocket.app, room_id, token)
@@ -178,7 +184,7 @@ async def listen(
         )
         return
     await websocket.accept()
-    listener = WsListener(grant.user_id, relay=grant.relay)
+    listener = WsListener(grant.user_id, relay=grant.relay, audio=bool(audio))
 
     async def forward() -> None:
         while (message := await listener.queue.get()) is not None:

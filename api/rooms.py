@@ -4,9 +4,9 @@ import math
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import CurrentUser
 from api.bus import CommandBus, CommandTimeout
@@ -20,12 +20,15 @@ from api.views import (
     ReportBody,
     ReportOut,
     RoomIdPath,
+    RoomList,
+    RoomSummary,
     RoomView,
     UserIdPath,
 )
 from events.readmodel import RoomReadModel
 from media.routing import Routes
 from projections.admission import admit
+from projections.listing import Listed
 from schemas import commands as c
 from schemas.base import utcnow
 from schemas.commands import CommandResult, Rejection
@@ -106,6 +109,31 @@ async def create_room(body: CreateRoomBody, request: Request, user: CurrentUser)
     command = c.CreateRoom(**_fields(room_id, user), **body.model_dump())
     _, state = await _run(request, command)
     return _view(request, state)
+
+
+@router.get("", response_model=RoomList, responses=responses(422))
+async def list_rooms(
+    request: Request,
+    status: Annotated[Listed, Query(description="Live rooms, or scheduled ones.")] = "live",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=300, description="The previous page's `next`.")
+    ] = None,
+) -> RoomList:
+    """Live rooms by audience (largest first), or scheduled rooms by start time.
+
+    Served from an index the gateway keeps as rooms change, not a scan of every room.
+    """
+    rooms = _rooms(request)
+    try:
+        page = rooms.listing.page(status, limit, cursor)
+    except ValueError as exc:
+        raise Problem(422, "bad_cursor", "cursor must be the `next` of a previous page.") from exc
+    summaries = [
+        RoomSummary.of(rooms.rooms[room_id], rooms.listener_counts(room_id)[0])
+        for room_id in page.room_ids
+    ]
+    return RoomList(rooms=summaries, next=page.next_cursor)
 
 
 @router.get("/{room_id}", response_model=RoomView, responses=responses(404, 422))

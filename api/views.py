@@ -117,6 +117,50 @@ class RoomView(BaseModel):
         return cls(**data, listener_count=listeners[0], peak_listeners=listeners[1])
 
 
+class RoomSummary(BaseModel):
+    """A room as a list shows it."""
+
+    room_id: str
+    title: str
+    topics: list[str]
+    host_id: str
+    status: Literal["scheduled", "live", "ended"]
+    stage_ids: list[str] = Field(description="Host, co-hosts and speakers, in that order.")
+    cohost_ids: list[str]
+    speaker_ids: list[str]
+    listener_count: int
+    created_at: datetime
+    started_at: datetime | None
+    scheduled_for: datetime | None
+
+    @classmethod
+    def of(cls, state: RoomState, listeners: int) -> "RoomSummary":
+        stage = [state.host_id, *state.cohost_ids, *state.speaker_ids]
+        return cls(
+            **state.model_dump(
+                include={"room_id", "title", "topics", "host_id", "status", "cohost_ids",
+                         "speaker_ids", "created_at", "started_at", "scheduled_for"}
+            ),
+            stage_ids=stage,
+            listener_count=listeners,
+        )  # fmt: skip
+
+
+class RoomList(BaseModel):
+    rooms: list[RoomSummary]
+    next: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class AuthConfig(BaseModel):
+    """How the app signs people in on this server."""
+
+    dev_auth: bool = Field(description="`POST /v1/auth/dev-token` is open (local use).")
+    login_url: str | None = Field(
+        description="Where to send people to sign in with the external issuer; it comes back "
+        "to the app with `#token=<JWT>`."
+    )
+
+
 class ListenUrls(BaseModel):
     websocket: str = Field(
         description="The WebSocket to listen on: a relay in larger rooms, else the mixing node."

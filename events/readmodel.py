@@ -5,6 +5,7 @@ from collections.abc import Callable
 from events.deadletter import RawRecord
 from events.follower import TopicFollower
 from events.producer import LogProducer
+from projections.listing import RoomListing
 from projections.tiers import Tier
 from schemas.presence import PresenceCounts
 from schemas.room import RoomState
@@ -24,6 +25,8 @@ class RoomReadModel:
     def __init__(self, bootstrap: str, producer: LogProducer, fetch_wait_ms: int = 10) -> None:
         self.rooms: dict[str, RoomState] = {}
         self.counts: dict[str, PresenceCounts] = {}
+        self.listing = RoomListing()
+        """Live and scheduled rooms in the order the home page lists them."""
         self._watchers: list[Watcher] = []
         self._follower = TopicFollower(
             bootstrap,
@@ -58,6 +61,9 @@ class RoomReadModel:
             counts = PresenceCounts.model_validate_json(record.value or b"")
             if self.counts.get(counts.room_id) != counts:
                 self.counts[counts.room_id] = counts
+                state = self.rooms.get(counts.room_id)
+                if state is not None:
+                    self.listing.update(state, counts.listener_count)
                 self._changed(counts.room_id)
 
     def apply(self, state: RoomState) -> RoomState:
@@ -65,6 +71,7 @@ class RoomReadModel:
         known = self.rooms.get(state.room_id)
         if known is None or (state.version >= known.version and state != known):
             self.rooms[state.room_id] = state
+            self.listing.update(state, self.listener_counts(state.room_id)[0])
             self._changed(state.room_id)
         return self.rooms[state.room_id]
 

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     auth_secret: str = Field(default="stoa-dev-secret-change-me-0123456789abcdef", min_length=32)
     auth_jwks_url: str | None = None
     dev_auth: bool = False
+    login_url: str | None = Field(
+        default=None,
+        description="an external issuer's sign-in page; it returns to the app with #token=JWT",
+    )
     asr_engine: Literal["whisper", "vosk"] = "whisper"
     whisper_model: Path | None = Field(
         default=None, description="a CTranslate2 Whisper directory; unset = the packaged tiny.en"

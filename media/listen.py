@@ -119,3 +119,10 @@ def parse_text(message: str) -> dict[str, Any]:
 def tier_message(tier: str, origin: str) -> str:
     """The room's delivery tier, from the mixing node at ``origin``: relays act on it."""
     return json.dumps({"type": "tier", "tier": tier, "origin": origin}, separators=(",", ":"))
+
+
+def activity_message(user_id: str, talking: bool) -> str:
+    """A speaker started or stopped talking (the room page's speaking indicator)."""
+    return json.dumps(
+        {"type": "activity", "user_id": user_id, "talking": talking}, separators=(",", ":")
+    )

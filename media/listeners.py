@@ -111,15 +111,21 @@ class WsListener:
     later and later.
     """
 
-    hears_mix = True
-
-    def __init__(self, user_id: str, depth: int = WS_QUEUE_DEPTH, relay: bool = False) -> None:
+    def __init__(
+        self, user_id: str, depth: int = WS_QUEUE_DEPTH, relay: bool = False, audio: bool = True
+    ) -> None:
         self.user_id = user_id
         self.relay = relay
+        self.audio = audio
+        """False: only the room's text messages (someone on stage who hears it over WHEP)."""
         """A relay subscribing for its own listeners: it is never moved."""
         self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(maxsize=depth)
         self.dropped = 0
         self.moved_to: str | None = None
+
+    @property
+    def hears_mix(self) -> bool:
+        return self.audio
 
     @property
     def lag(self) -> int:
@@ -132,7 +138,8 @@ class WsListener:
         self.queue.put_nowait(message)
 
     def offer(self, frame: Outgoing) -> None:
-        self._put(frame.record(self.user_id))
+        if self.audio:
+            self._put(frame.record(self.user_id))
 
     def tell(self, message: str) -> None:
         self._put(message)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from media.listen import gap_message
+from media.listen import gap_message, parse_text
 from media.ring import BACKFILL_FRAMES, FrameRing
 from media.wrap import MOD32
 from media.wsframe import binary_frame, text_frame
@@ -153,7 +153,8 @@ class RelayRoom:
         self.groups: dict[tuple[int, int], BatchGroup] = {}
         """By (frames per message, phase)."""
         self.texts: dict[str, str] = {}
-        """The latest text message of each kind (``room``, ``tier``): told to newcomers."""
+        """The latest text message of each kind (``room``, ``tier``, each speaker's
+        ``activity`` while talking): told to newcomers."""
         self.frames = 0
         self.gaps = 0
 
@@ -203,9 +204,17 @@ class RelayRoom:
                 group.add(seq, record)
 
     def text(self, message: str, kind: str) -> None:
-        """A text message for everyone here; the newest of each kind is kept for newcomers."""
+        """A text message for everyone here; the newest of each kind is kept for newcomers
+        (and who is talking now, one message per speaker)."""
         if kind in ("room", "tier"):
             self.texts[kind] = message
+        elif kind == "activity":
+            said = parse_text(message)
+            key = f"activity:{said.get('user_id')}"
+            if said.get("talking"):
+                self.texts[key] = message
+            else:
+                self.texts.pop(key, None)
         self.flush()
         framed = text_frame(message)
         for subscriber in self.subscribers:

@@ -36,7 +36,13 @@ from typing import Any
 
 from media.activity import ActivityTracker
 from media.journal import MediaEventLog, mixing_mode_changed, speaker_activity
-from media.listen import gap_message, moved_message, room_message, tier_message
+from media.listen import (
+    activity_message,
+    gap_message,
+    moved_message,
+    room_message,
+    tier_message,
+)
 from media.listeners import ClientMixListener, Listener, MixingMode, Outgoing, WsListener
 from media.mixer import MixedFrame, RoomMixer
 from media.ring import BACKFILL_FRAMES, FrameRing
@@ -176,6 +182,8 @@ class RoomHub:
         if view is not None:
             listener.tell(room_message(view))
         listener.tell(self._tier_text())
+        for speaker_id in sorted(self.tracker.talking()):
+            listener.tell(activity_message(speaker_id, True))
         self._sync_listening(listener.user_id)
         self._route([listener])
 
@@ -334,6 +342,7 @@ class RoomHub:
         whoever was talking gets their stop event (dated at their last sound).
         """
         for change in self.tracker.update(levels, self.offset_seconds() + later):
+            self.tell(activity_message(change.speaker_id, change.talking))
             self.services.journal.emit(
                 speaker_activity(
                     self.room_id,

@@ -18,7 +18,15 @@ from infra.localstack import Stack
 from media import clients
 from media.clients import MediaRefused, Publisher
 from tests.kafka_client import consume
-from tests.media_clients import Joined, act, eventually, join, live_room, speech_packets
+from tests.media_clients import (
+    Joined,
+    act,
+    eventually,
+    join,
+    live_room,
+    speech_packets,
+    talking,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -169,6 +177,32 @@ async def ws_listening(
 
 def room_states(heard: clients.WsListener) -> list[dict[str, Any]]:
     return [state for state in map(json.loads, heard.texts) if state["type"] == "room"]
+
+
+async def test_listeners_hear_who_is_talking_and_a_text_only_one_gets_no_audio(
+    http: aiohttp.ClientSession, speech: list[bytes | None]
+) -> None:
+    room_id, _ = await live_room(http, "acc-host-16", "acc-voice-16")
+    async with (
+        talking(http, room_id, "acc-voice-16", speech),
+        ws_listening(http, room_id, "acc-lis-16") as (joined, heard),
+    ):
+        texts_only = clients.WsListener()
+        url = joined.body["listen"]["websocket"] + "&audio=0"
+        task = asyncio.create_task(texts_only.run(http, url))
+        try:
+
+            def said(listener: clients.WsListener) -> list[dict[str, Any]]:
+                return [t for t in map(json.loads, listener.texts) if t["type"] == "activity"]
+
+            assert await eventually(lambda: bool(said(heard)) and bool(said(texts_only)))
+            assert said(heard)[0] == {
+                "type": "activity", "user_id": "acc-voice-16", "talking": True
+            }  # fmt: skip
+            assert len(heard.heard) > 0
+            assert texts_only.heard == [] and room_states(texts_only)
+        finally:
+            task.cancel()
 
 
 async def test_websocket_listener_gets_the_room_state_and_is_closed_when_the_room_ends(
