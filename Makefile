@@ -27,19 +27,25 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # Browser libraries the pages load (hls.js), pinned in package-lock.json and copied from npm
-# into api/static/vendor/ (git-ignored): the gateway serves them, no page uses a CDN. Runs
-# again only when package.json or package-lock.json change.
+# into api/static/vendor/ (git-ignored): the gateway serves them, no page uses a CDN. The
+# tests' own browser tool (axe-core, the accessibility scan they inject into pages) goes to
+# tests/vendor/ (git-ignored), never served. Runs again only when package.json or
+# package-lock.json change.
 VENDOR       := api/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed-stamp
 HLS_DIST     := node_modules/hls.js/dist
+TEST_VENDOR  := tests/vendor
 
 $(VENDOR_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
-		echo "stoa: npm is needed to vendor hls.js; run: sudo apt-get install -y npm" >&2; exit 1; }
+		echo "stoa: npm is needed to vendor hls.js and axe-core; run: sudo apt-get install -y npm" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp $(HLS_DIST)/hls.light.min.mjs $(VENDOR)/hls.light.min.mjs
 	cp node_modules/hls.js/LICENSE $(VENDOR)/hls.js.LICENSE
+	mkdir -p $(TEST_VENDOR)
+	cp node_modules/axe-core/axe.min.js $(TEST_VENDOR)/axe.min.js
+	cp node_modules/axe-core/LICENSE $(TEST_VENDOR)/axe-core.LICENSE
 	touch $(VENDOR_STAMP)
 
 install: $(STAMP) $(VENDOR_STAMP)
@@ -55,7 +61,7 @@ test: debs-test install lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: debs-test install
-	for name in commands presence archive mixer media-latency whep ingest hls; do \
+	for name in commands presence archive mixer media-latency whep ingest hls app; do \
 		$(BIN)/stoa bench $$name || exit 1; \
 	done
 
@@ -63,4 +69,4 @@ schemas: install
 	$(BIN)/stoa schemas
 
 clean:
-	rm -rf $(VENV) .stoa .mypy_cache .ruff_cache node_modules $(VENDOR)
+	rm -rf $(VENV) .stoa .mypy_cache .ruff_cache node_modules $(VENDOR) $(TEST_VENDOR) test-artifacts

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "ingest": "bench.ingest",
     "fanout": "bench.fanout",
     "hls": "bench.hls",
+    "app": "bench.app",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -239,6 +239,8 @@ class FollowingListener:
     reported: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     errors: list[str] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    """Each kind of refusal a playlist request met (the segmenter may lag the room)."""
     rejoin: Callable[[], Awaitable[str]] | None = None
     """Joins again and returns the WebSocket URL to use (for leaving HLS, which says no URL)."""
     _readers: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
@@ -267,10 +269,11 @@ class FollowingListener:
             while not self.ended.is_set():
                 current = urls[attempt % len(urls)]
                 self._start(http, current)
+                ended = asyncio.ensure_future(self.ended.wait())
                 await asyncio.wait(
-                    [*self._readers.values(), asyncio.ensure_future(self.ended.wait())],
-                    return_when=asyncio.FIRST_COMPLETED,
+                    [*self._readers.values(), ended], return_when=asyncio.FIRST_COMPLETED
                 )
+                ended.cancel()
                 while self._readers and not self.ended.is_set():
                     await asyncio.wait(list(self._readers.values()))
                 attempt += 1
@@ -317,6 +320,8 @@ class FollowingListener:
             while not self.ended.is_set():
                 async with http.get(url) as response:
                     playlist = await response.text() if response.status == 200 else ""
+                    if response.status != 200 and response.status not in self.statuses:
+                        self.statuses.append(response.status)
                 listed = hls_listing(playlist)
                 if not init and listed.init:
                     async with http.get(folder + listed.init) as response:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import subprocess
 import time
+import uuid
 import wave
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -22,9 +23,12 @@ import numpy as np
 import numpy.typing as npt
 from playwright.async_api import Browser, Page, Playwright
 
+from events.producer import LogProducer
 from media import clients
 from media.listen import OpusRecord
 from media.opus import FRAME_SAMPLES, SAMPLE_RATE
+from schemas.presence import PresenceBatch, presence_event
+from schemas.topics import PRESENCE
 from tests.browser import CHROMIUM, MEDIA_ARGS
 
 Pcm = npt.NDArray[np.float32]
@@ -249,3 +253,25 @@ def envelope_correlation(a: Pcm, b: Pcm) -> float:
     """Pearson correlation of the 10 ms RMS envelopes."""
     n = min(len(a), len(b))
     return _corr(np.sqrt(block_energy(a[:n])), np.sqrt(block_energy(b[:n])))
+
+
+class Audience:
+    """Joins and leaves of made-up listeners, appended the way an edge appends them."""
+
+    def __init__(self, producer: LogProducer, room_id: str) -> None:
+        self.producer, self.room_id = producer, room_id
+        self.edge = f"test-edge-{uuid.uuid4().hex[:6]}"
+        self.seq = 0
+
+    async def change(self, users: range, joined: bool) -> None:
+        events = [presence_event(self.room_id, f"crowd-{u}", joined) for u in users]
+        for start in range(0, len(events), 500):
+            self.seq += 1
+            batch = PresenceBatch(
+                batch_id=uuid.uuid4(),
+                edge_id=self.edge,
+                batch_seq=self.seq,
+                room_id=self.room_id,
+                events=tuple(events[start : start + 500]),
+            )
+            await self.producer.send(PRESENCE.name, self.room_id, batch)

@@ -28,17 +28,17 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from infra.localstack import Relay, Stack
 from media import clients
 from media.listen import OpusRecord, encode_records
+from tests.app_pages import keep_local
 from tests.browser import CHROMIUM, MEDIA_ARGS, require_chromium
 from tests.media_clients import Joined, act, join, live_room, speech_packets, talking
 
 pytestmark = pytest.mark.slow
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 CROWD = 100
 """Listeners that put a room in the relay tier (``Settings.tier_relay_at``)."""
 
@@ -125,15 +125,7 @@ async def listener_page(browser: Browser, base_url: str) -> AsyncIterator[Listen
     page = await context.new_page()
     opened = ListenerPage(page, context)
 
-    async def local_only(route: Route) -> None:
-        url = urlsplit(route.request.url)
-        if url.scheme in ("data", "blob") or url.hostname in LOCAL_HOSTS:
-            await route.continue_()
-        else:
-            opened.foreign.append(route.request.url)
-            await route.abort("blockedbyclient")
-
-    await context.route("**/*", local_only)
+    await keep_local(context, opened.foreign)
     page.on(
         "console",
         lambda m: opened.problems.append(f"console: {m.text}") if m.type == "error" else None,

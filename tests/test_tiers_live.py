@@ -9,7 +9,6 @@ its moves (mixing node → relay → mixing node) and must not miss a seq.
 import asyncio
 import json
 import subprocess
-import uuid
 from pathlib import Path
 
 import aiohttp
@@ -18,10 +17,10 @@ import pytest
 from events.producer import LogProducer
 from infra.localstack import Stack
 from media import clients
-from schemas.presence import PresenceBatch, presence_event
-from schemas.topics import MEDIA_EVENTS, PRESENCE
+from schemas.topics import MEDIA_EVENTS
 from tests.kafka_client import consume
 from tests.media_clients import (
+    Audience,
     Joined,
     act,
     dev_token,
@@ -33,28 +32,6 @@ from tests.media_clients import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-class Audience:
-    """Joins and leaves of made-up listeners, appended the way an edge appends them."""
-
-    def __init__(self, producer: LogProducer, room_id: str) -> None:
-        self.producer, self.room_id = producer, room_id
-        self.edge = f"test-edge-{uuid.uuid4().hex[:6]}"
-        self.seq = 0
-
-    async def change(self, users: range, joined: bool) -> None:
-        events = [presence_event(self.room_id, f"crowd-{u}", joined) for u in users]
-        for start in range(0, len(events), 500):
-            self.seq += 1
-            batch = PresenceBatch(
-                batch_id=uuid.uuid4(),
-                edge_id=self.edge,
-                batch_seq=self.seq,
-                room_id=self.room_id,
-                events=tuple(events[start : start + 500]),
-            )
-            await self.producer.send(PRESENCE.name, self.room_id, batch)
 
 
 def tiers_logged(bootstrap: str, room_id: str) -> list[str]:
@@ -145,9 +122,11 @@ async def crowd_comes_and_goes(stack: Stack, http: aiohttp.ClientSession, room_i
     try:
         assert await eventually(lambda: len(ears.seqs) > 50)
         await audience.change(range(1100), joined=True)
-        assert await eventually(lambda: "/hls/" in ears.where, timeout=20), (
+        assert await eventually(lambda: "/hls/" in ears.where, timeout=30), (
             ears.paths,
+            ears.moves,
             ears.errors,
+            ears.statuses,
         )
         newcomer = await join(http, room_id, "crowd-newcomer")
         assert newcomer.body["listen"]["tier"] == "hls"

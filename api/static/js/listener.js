@@ -106,15 +106,19 @@ export class RoomListener {
   /**
    * @param {object} answer the join answer: {token, role, listen: {websocket, hls, whep,
    *   tier, preferred, fallbacks}, room}
-   * @param {{rejoin?: () => Promise<object>, jitterMs?: number, onChange?: Function}} options
+   * @param {{rejoin?: () => Promise<object>, jitterMs?: number, onChange?: Function,
+   *   onText?: Function}} options
    *   rejoin: joins again and resolves with the new answer (rejects with an Error whose
    *   `status` is the HTTP status when the room refuses).
+   *   onText: told every text message of the connections in use (room, activity, tier, …),
+   *   parsed, for a page that shows the room.
    */
-  constructor(answer, { rejoin = null, jitterMs = 80, onChange = () => {} } = {}) {
+  constructor(answer, { rejoin = null, jitterMs = 80, onChange = () => {}, onText = () => {} } = {}) {
     this.answer = answer;
     this.rejoinFn = rejoin;
     this.jitterMs = jitterMs;
     this.onChange = onChange;
+    this.onText = onText;
     this.output = null;
     this.player = null;
     this.active = null;
@@ -290,6 +294,9 @@ export class RoomListener {
     } else if (message.type === "gap") {
       this._gapMessage(conn, message);
     }
+    try {
+      this.onText(message);
+    } catch (e) { /* a page's display must not break the player */ }
     this._changed();
   }
 
