@@ -4,7 +4,7 @@ import argparse
 
 import uvicorn
 
-from api.app import create_app
+from api.app import KEEP_ALIVE_SECONDS, create_app
 from infra.addresses import running_bootstrap
 from infra.orphans import watch_supervisor
 from infra.settings import Settings
@@ -28,6 +28,7 @@ def main() -> None:
         port=settings.port,
         log_level="warning",
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -58,6 +58,7 @@ GUEST_BAND = ["sinc", "2500-4000"]
 MEASURED = [[2600, 3900], [350, 1150]]
 """Bands the listener measures: the guest's (inside its filter's edges), then the host's."""
 MUTE_WITHIN_S = 1.0
+ENDED = r"Failed to load resource: the server responded with a status of 409"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -308,7 +309,8 @@ async def test_a_listener_keeps_playing_when_its_relay_is_killed(
         async with (
             talking(http, room_id, "app-big-host", packets),
             chromium(pw) as browser,
-            app_page(browser, stack.gateway_url, "relay-listener") as listener,
+            # after the end, a page that reconnects learns it from a refused join (409)
+            app_page(browser, stack.gateway_url, "relay-listener", allowed=(ENDED,)) as listener,
         ):
             await Audience(producer, room_id).change(range(120), joined=True)
 
