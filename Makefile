@@ -61,7 +61,7 @@ test: debs-test install lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: debs-test install
-	for name in commands presence archive mixer media-latency whep ingest hls app; do \
+	for name in commands presence archive mixer media-latency whep ingest hls recorder app; do \
 		$(BIN)/stoa bench $$name || exit 1; \
 	done
 

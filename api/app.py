@@ -3,6 +3,7 @@
 import gc
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,16 +24,24 @@ from api.metrics import GatewayMetrics
 from api.presence import PresenceBatcher
 from api.problems import Problem
 from api.ratelimit import RateLimiter
+from api.recordings import router as recordings_router
 from api.rooms import router as rooms_router
 from api.views import AuthConfig, DevTokenBody, Health, RoomIdPath, RoomView, TokenOut
 from events.admin import ensure_topics
+from events.manifests import ManifestReadModel
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
+from infra.objects import ObjectStoreClient
 from infra.settings import Settings
 from media.listeners import WsListener
 from media.plane import MediaPlane
 
 STATIC = Path(__file__).parent / "static"
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle HTTP connection stays open. Longer than clients keep theirs (httpx and
+aiohttp 5 s, browsers up to 60 s), so a client never sends on a connection the server is
+closing at that moment (uvicorn's default is 5 s: the same as httpx's, a race that loses
+a request now and then as a ReadError)."""
 
 
 class RequestTiming:
@@ -105,9 +114,12 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         producer = await LogProducer(bootstrap, "stoa-gateway").start()
         bus = CommandBus(bootstrap, producer, settings.command_timeout)
         rooms = RoomReadModel(bootstrap, producer)
+        manifests = ManifestReadModel(bootstrap, producer)
         await bus.start()
         await rooms.start()
-        app.state.bus, app.state.rooms = bus, rooms
+        await manifests.start()
+        app.state.bus, app.state.rooms, app.state.manifests = bus, rooms, manifests
+        app.state.objects = ObjectStoreClient.from_settings(settings)
         app.state.presence = PresenceBatcher(producer)
         app.state.media = media = _media_plane(app, bootstrap, producer, rooms)
         await media.start()
@@ -116,6 +128,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
             yield
         finally:
             await media.stop()
+            await manifests.stop()
             await rooms.stop()
             await bus.stop()
             await producer.stop()
@@ -137,6 +150,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     openapi.install(app)
     docs.install(app)
     app.include_router(rooms_router)
+    app.include_router(recordings_router)
     app.include_router(media_router)
     app.include_router(hls_router)
     app.include_router(media_page_router)
@@ -171,6 +185,11 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     async def room_page(room_id: RoomIdPath) -> FileResponse:
         """One room, at a URL people share: the page reads the id from its own address."""
         return FileResponse(STATIC / "room.html", media_type="text/html")
+
+    @app.get("/recordings/{recording_id}", include_in_schema=False)
+    async def recording_page(recording_id: uuid.UUID) -> FileResponse:
+        """A recording's replay page: player, chapters, speaker turns, clips."""
+        return FileResponse(STATIC / "recording.html", media_type="text/html")
 
     @app.get(
         "/healthz",

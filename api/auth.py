@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
@@ -79,13 +79,8 @@ class Authenticator:
             raise Problem(401, "invalid_token", f"The bearer token is not valid: {exc}.") from exc
 
 
-def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer)],
-) -> User:
-    if credentials is None or not credentials.credentials.strip():
-        raise Problem(401, "not_authenticated", "Send 'Authorization: Bearer <token>'.")
-    claims = request.app.state.auth.verify(credentials.credentials.strip())
+def _user_from(request: Request, token: str) -> User:
+    claims = request.app.state.auth.verify(token)
     try:  # a JWKS issuer may use subjects that are not Stoa user ids
         user_id = USER_IDS.validate_python(str(claims["sub"]))
     except ValidationError as exc:
@@ -97,4 +92,33 @@ def current_user(
     return User(user_id=user_id, display_name=name if isinstance(name, str) else None)
 
 
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer)],
+) -> User:
+    if credentials is None or not credentials.credentials.strip():
+        raise Problem(401, "not_authenticated", "Send 'Authorization: Bearer <token>'.")
+    return _user_from(request, credentials.credentials.strip())
+
+
+def maybe_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(user_bearer)],
+    token: Annotated[
+        str | None,
+        Query(
+            max_length=4096,
+            description="A user token, for players that cannot send headers (`<audio src>`).",
+        ),
+    ] = None,
+) -> User | None:
+    """The caller if they sent a token (header or ``?token=``), None for anyone."""
+    if credentials is not None and credentials.credentials.strip():
+        return _user_from(request, credentials.credentials.strip())
+    if token:
+        return _user_from(request, token.strip())
+    return None
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
+MaybeUser = Annotated[User | None, Depends(maybe_user)]

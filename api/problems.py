@@ -27,6 +27,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    416: "Range not satisfiable",
     422: "Invalid request",
     429: "Too many requests",
     500: "Internal error",
@@ -40,6 +41,8 @@ WHEN = {
     404: "No such room or media session (`room_not_found`, `session_not_found`, ...).",
     409: "The room's state forbids it (`room_ended`, `already_live`, `speaker_cap`, ...).",
     415: "The request body is not of the declared media type.",
+    416: "The `Range` header is malformed or starts past the end of the file "
+    "(`range_not_satisfiable`); `Content-Range: bytes */<size>` gives the size.",
     422: "The request is not valid: a malformed id, parameter or body (`invalid_request`, with "
     "`errors` per field; `invalid_body` when it cannot be parsed at all), or a value the room "
     "refuses (`schedule_in_past`, `start_conflict`).",
@@ -76,6 +79,13 @@ _HEADERS: dict[int, dict[str, Any]] = {
     401: {
         "WWW-Authenticate": {
             "description": "The authentication scheme to use: `Bearer`.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    416: {
+        "Content-Range": {
+            "description": "`bytes */<size>`: the size of the file.",
             "required": True,
             "schema": {"type": "string"},
         }

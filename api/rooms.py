@@ -1,6 +1,5 @@
 """Room routes: each one validates, builds a command, and maps the room's answer."""
 
-import math
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import CurrentUser
-from api.bus import CommandBus, CommandTimeout
+from api.commanding import command_fields, room_states, run_command, throttle
 from api.problems import Problem, responses
 from api.views import (
     ChapterBody,
@@ -25,79 +24,25 @@ from api.views import (
     RoomView,
     UserIdPath,
 )
-from events.readmodel import RoomReadModel
 from media.routing import Routes
 from projections.admission import admit
 from projections.listing import Listed
 from schemas import commands as c
-from schemas.base import utcnow
-from schemas.commands import CommandResult, Rejection
+from schemas.commands import Rejection
 from schemas.room import RoomState
 
 router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
 
 COMMAND = responses(401, 403, 404, 409, 422, 429, 504)
-"""What a command to a room can answer besides success (``_run``, the room's rejections)."""
-
-
-def _bus(request: Request) -> CommandBus:
-    bus: CommandBus = request.app.state.bus
-    return bus
-
-
-def _rooms(request: Request) -> RoomReadModel:
-    rooms: RoomReadModel = request.app.state.rooms
-    return rooms
-
-
-def _fields(room_id: str, user: CurrentUser) -> dict[str, Any]:
-    return {
-        "command_id": uuid.uuid4(),
-        "room_id": room_id,
-        "actor_id": user.user_id,
-        "issued_at": utcnow(),
-    }
-
-
-def _throttle(request: Request, user_id: str) -> None:
-    wait = request.app.state.limiter.wait_for(user_id)
-    if wait > 0:
-        seconds = max(1, math.ceil(wait))
-        raise Problem(
-            429,
-            "rate_limited",
-            f"You are acting too fast; try again in {seconds} s.",
-            headers={"Retry-After": str(seconds)},
-        )
-
-
-async def _run(request: Request, command: c.Command) -> tuple[CommandResult, RoomState]:
-    """Send the command; a rejection becomes the matching problem response."""
-    _throttle(request, command.actor_id)
-    try:
-        result = await _bus(request).execute(command)
-    except CommandTimeout as exc:
-        raise Problem(
-            504,
-            "command_timeout",
-            "The room service did not answer in time; "
-            "the command may still be applied. Check the room state.",
-        ) from exc
-    metrics = request.app.state.metrics
-    metrics.commands.labels(command.type, "accepted" if result.accepted else "rejected").inc()
-    if result.rejection is not None:
-        raise Problem.from_rejection(result.rejection)
-    state = _rooms(request).apply_snapshot(result.state)
-    assert state is not None
-    return result, state
+"""What a command to a room can answer besides success (``run_command``, the room's rejections)."""
 
 
 def _view(request: Request, state: RoomState) -> RoomView:
-    return RoomView.of(state, _rooms(request).listener_counts(state.room_id))
+    return RoomView.of(state, room_states(request).listener_counts(state.room_id))
 
 
 def _known(request: Request, room_id: str) -> RoomState:
-    state = _rooms(request).rooms.get(room_id)
+    state = room_states(request).rooms.get(room_id)
     if state is None:
         raise Problem(404, "room_not_found", f"Room {room_id} does not exist.")
     return state
@@ -106,8 +51,8 @@ def _known(request: Request, room_id: str) -> RoomState:
 @router.post("", status_code=201, response_model=RoomView, responses=COMMAND)
 async def create_room(body: CreateRoomBody, request: Request, user: CurrentUser) -> RoomView:
     room_id = secrets.token_urlsafe(9)
-    command = c.CreateRoom(**_fields(room_id, user), **body.model_dump())
-    _, state = await _run(request, command)
+    command = c.CreateRoom(**command_fields(room_id, user), **body.model_dump())
+    _, state = await run_command(request, command)
     return _view(request, state)
 
 
@@ -124,7 +69,7 @@ async def list_rooms(
 
     Served from an index the gateway keeps as rooms change, not a scan of every room.
     """
-    rooms = _rooms(request)
+    rooms = room_states(request)
     try:
         page = rooms.listing.page(status, limit, cursor)
     except ValueError as exc:
@@ -144,7 +89,7 @@ async def get_room(room_id: RoomIdPath, request: Request) -> RoomView:
 async def _simple(
     request: Request, room_id: str, user: CurrentUser, kind: type[c.Command], **extra: Any
 ) -> RoomView:
-    _, state = await _run(request, kind(**_fields(room_id, user), **extra))
+    _, state = await run_command(request, kind(**command_fields(room_id, user), **extra))
     return _view(request, state)
 
 
@@ -211,8 +156,8 @@ _targeted("removals", c.RemoveParticipant, None)
 async def file_report(
     room_id: RoomIdPath, body: ReportBody, request: Request, user: CurrentUser
 ) -> ReportOut:
-    command = c.FileReport(**_fields(room_id, user), **body.model_dump())
-    result, _ = await _run(request, command)
+    command = c.FileReport(**command_fields(room_id, user), **body.model_dump())
+    result, _ = await run_command(request, command)
     return ReportOut(
         report_id=str(uuid.uuid5(command.command_id, "report")), version=result.version
     )
@@ -230,8 +175,8 @@ async def mark_chapter(
 )
 async def join(room_id: RoomIdPath, request: Request, user: CurrentUser) -> JoinOut:
     """Presence plus a short-lived media token for the caller's current role."""
-    _throttle(request, user.user_id)
-    state = _rooms(request).rooms.get(room_id)
+    throttle(request, user.user_id)
+    state = room_states(request).rooms.get(room_id)
     admitted = admit(state, room_id, user.user_id, "join")
     if isinstance(admitted, Rejection):
         raise Problem.from_rejection(admitted)
@@ -240,7 +185,7 @@ async def join(room_id: RoomIdPath, request: Request, user: CurrentUser) -> Join
     await request.app.state.presence.record(room_id, user.user_id, joined=True)
     base = str(request.base_url).rstrip("/")
     routes: Routes = request.app.state.media.routes
-    tier = _rooms(request).tier(room_id)
+    tier = room_states(request).tier(room_id)
     how = routes.listening(room_id, user.user_id, role, state.hand_raised(user.user_id), tier, base)
     listen = ListenUrls(
         websocket=how.websocket,
@@ -258,7 +203,7 @@ async def join(room_id: RoomIdPath, request: Request, user: CurrentUser) -> Join
 
 @router.post("/{room_id}/leave", status_code=204, responses=responses(401, 404, 422, 429))
 async def leave(room_id: RoomIdPath, request: Request, user: CurrentUser) -> Response:
-    _throttle(request, user.user_id)
+    throttle(request, user.user_id)
     _known(request, room_id)
     await request.app.state.presence.record(room_id, user.user_id, joined=False)
     return Response(status_code=204)

@@ -23,6 +23,7 @@ def _constraints(kind: Any) -> dict[str, Any]:
 
 RoomIdPath = Annotated[str, Path(description="The room's id.", **_constraints(RoomId))]
 UserIdPath = Annotated[str, Path(description="The user acted on.", **_constraints(UserId))]
+UserIdQuery = Annotated[str, Query(description="Whose.", **_constraints(UserId))]
 SessionIdPath = Annotated[
     str,
     Path(
@@ -70,6 +71,9 @@ class CreateRoomBody(Body):
         "(422 `schedule_in_past`).",
     )
     start_now: bool = False
+    recording: bool = Field(
+        default=True, strict=True, description="Record the room (the host may change it)."
+    )
 
 
 class ReportBody(Body):
@@ -106,6 +110,9 @@ class RoomView(BaseModel):
     peak_listeners: int
     pinned: bool
     chapters: list[Chapter]
+    recording: bool = Field(description="Whether the room is recorded (the host's setting).")
+    recording_published: bool
+    recording_deleted: bool
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None

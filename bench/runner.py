@@ -20,7 +20,9 @@ BENCHMARKS = {
     "ingest": "bench.ingest",
     "fanout": "bench.fanout",
     "hls": "bench.hls",
+    "recorder": "bench.recorder",
     "app": "bench.app",
+    "replay": "bench.replay",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -59,6 +59,9 @@ def _bootstrap(explicit: str | None) -> str:
 @click.option("--seq", type=int, default=None, help="Stop after this sequence number")
 @click.option("--at", "at", default=None, help="Stop at this instant (RFC 3339)")
 @click.option("--rebuild", is_flag=True, help="Recompute every room projection from the log")
+@click.option(
+    "--manifest", is_flag=True, help="Rebuild the room's recording manifest from the logs"
+)
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: the running stack)")
 @click.option("--from-archive", is_flag=True, help="Read the ClickHouse archive, not the broker")
 def replay(
@@ -66,6 +69,7 @@ def replay(
     seq: int | None,
     at: str | None,
     rebuild: bool,
+    manifest: bool,
     bootstrap: str | None,
     from_archive: bool,
 ) -> None:
@@ -100,6 +104,16 @@ def replay(
         return
     if not room_id:
         raise click.UsageError("Pass --room ROOM (or --rebuild).")
+    if manifest:
+        replayed = asyncio.run(r.replay_manifest(broker, room_id))
+        if replayed.rebuilt is None:
+            console.print(f"[red]no room {room_id} in the log[/]")
+            sys.exit(1)
+        console.print_json(replayed.rebuilt.model_dump_json())
+        same = replayed.rebuilt == replayed.published
+        console.print("equal to the published manifest" if same else "[red]differs from the "
+                      "published manifest[/] (the agent may still be catching up)")  # fmt: skip
+        return
     try:
         state = asyncio.run(r.replay_room(broker, room_id, seq=seq, at=when))
     except SequenceGap as gap:
@@ -230,6 +244,20 @@ def hls(upstream: str, bootstrap: str | None, object_store: str | None) -> None:
     if object_store:
         sys.argv += ["--object-store", object_store]
     hls_node.main()
+
+
+@main.command()
+@click.option("--upstream", required=True, help="Base URL of the mixing node or of a relay")
+@click.option("--bootstrap", default=None)
+@click.option("--object-store", default=None, help="Where to write (default STOA_OBJECT_STORE_URL)")
+def recorder(upstream: str, bootstrap: str | None, object_store: str | None) -> None:
+    """Run the room recorder: every live room of UPSTREAM kept as chunks, finished into files."""
+    from media import recorder_node
+
+    sys.argv = ["media.recorder_node", "--bootstrap", _bootstrap(bootstrap), "--upstream", upstream]
+    if object_store:
+        sys.argv += ["--object-store", object_store]
+    recorder_node.main()
 
 
 if __name__ == "__main__":

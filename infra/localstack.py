@@ -148,6 +148,18 @@ class Stack:
             "segmenter.log",
         )  # fmt: skip
 
+    def start_recorder(self, upstream: str | None = None) -> subprocess.Popen[bytes]:
+        """The room recorder, following ``upstream`` (default: the gateway) into this stack's
+        object store (``DATA_DIR/objects/recordings/``); its log is ``recorder.log``."""
+        return self._spawn(
+            [
+                "-m", "media.recorder_node",
+                "--bootstrap", self.broker.bootstrap,
+                "--upstream", upstream or self.gateway_url,
+            ],
+            "recorder.log",
+        )  # fmt: skip
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

@@ -56,6 +56,31 @@ class ObjectStoreClient:
             return None
         return bytes(await result.bytes_async())
 
+    async def head(self, key: str) -> tuple[int, str] | None:
+        """``(size, etag)`` of the object at ``key``, or None if there is none."""
+        try:
+            meta = await obstore.head_async(self.store, key)
+        except FileNotFoundError:
+            return None
+        size, modified = int(meta["size"]), int(meta["last_modified"].timestamp() * 1e6)
+        etag = str(meta.get("e_tag") or f"{modified:x}").strip('"')
+        return size, f"{etag}-{size:x}"  # the memory backend's e_tag is only a counter
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes | None:
+        """Bytes ``[start, end)`` of the object at ``key``, or None if there is none."""
+        try:
+            data = await obstore.get_range_async(self.store, key, start=start, end=end)
+        except FileNotFoundError:
+            return None
+        return bytes(data)
+
+    async def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, sorted."""
+        found: list[str] = []
+        async for batch in obstore.list(self.store, prefix=prefix):
+            found.extend(str(meta["path"]) for meta in batch)
+        return sorted(found)
+
     async def delete(self, keys: list[str]) -> None:
         """Delete ``keys``; one already gone is not an error."""
         if not keys:

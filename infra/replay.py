@@ -1,8 +1,10 @@
 """``stoa replay``: read the log and fold it with the same functions the agents use."""
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -10,12 +12,15 @@ from events.archive.store import Archive
 from events.deadletter import RawRecord
 from events.producer import LogProducer
 from events.reader import read_all
+from projections.manifest import rebuild as rebuild_manifest
 from projections.replay import room_at
 from projections.room import SequenceGap, fold
-from schemas.codec import UndecodableMessage, decode_event
+from schemas.codec import UndecodableMessage, decode_event, decode_presence
 from schemas.events import Event
+from schemas.manifest import RecordingManifest
+from schemas.presence import PresenceBatch
 from schemas.room import RoomState
-from schemas.topics import ROOM_EVENTS, ROOM_STATE
+from schemas.topics import MEDIA_EVENTS, PRESENCE, RECORDING_MANIFESTS, ROOM_EVENTS, ROOM_STATE
 
 
 async def room_events(bootstrap: str) -> tuple[dict[str, list[Event]], list[RawRecord]]:
@@ -103,3 +108,41 @@ def replay_room_from_archive(
         except UndecodableMessage:
             continue  # it was dead-lettered live; the room's fold never saw it either
     return room_at(events, seq=seq, at=at)
+
+
+@dataclass(frozen=True)
+class ManifestReplay:
+    rebuilt: RecordingManifest | None
+    """The manifest folded again from the room, media and presence logs."""
+    published: RecordingManifest | None
+    """The newest one the manifest agent published."""
+
+
+async def replay_manifest(bootstrap: str, room_id: str) -> ManifestReplay:
+    """A room's recording manifest rebuilt from the three logs it is folded from."""
+    logs: dict[str, list[bytes]] = defaultdict(list)
+    for topic in (ROOM_EVENTS, MEDIA_EVENTS, PRESENCE, RECORDING_MANIFESTS):
+        async for record in read_all(bootstrap, topic.name):
+            if record.key == room_id.encode():
+                logs[topic.name].append(record.value or b"")
+    rebuilt = rebuild_manifest(
+        _decoded(logs[ROOM_EVENTS.name], decode_event),
+        _decoded(logs[MEDIA_EVENTS.name], decode_event),
+        _decoded(logs[PRESENCE.name], decode_presence),
+    )
+    published = [RecordingManifest.model_validate_json(r) for r in logs[RECORDING_MANIFESTS.name]]
+    return ManifestReplay(rebuilt, published[-1] if published else None)
+
+
+T = TypeVar("T", Event, PresenceBatch)
+
+
+def _decoded(raws: list[bytes], decode: Callable[[bytes], T]) -> list[T]:
+    """What decodes; the rest was dead-lettered live, and the agent never saw it either."""
+    out: list[T] = []
+    for raw in raws:
+        try:
+            out.append(decode(raw))
+        except UndecodableMessage:
+            continue
+    return out

@@ -1,7 +1,7 @@
-"""``stoa up``: broker, archive, stream worker, relays, segmenter and gateway, supervised.
+"""``stoa up``: broker, archive, stream worker, relays, segmenter, recorder and gateway, supervised.
 
 Start order: broker; restore from the archive if the broker is empty and the
-archive is not; the archiver; the worker; the HLS segmenter and the relays
+archive is not; the archiver; the worker; the HLS segmenter, the recorder and the relays
 (which subscribe to the gateway's rooms and retry until it answers); the
 gateway, which is also the mixing node. Ctrl-C (or SIGTERM) stops them in
 reverse, each with a deadline; the archiver drains the log's tail before it
@@ -24,7 +24,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from api.app import create_app
+from api.app import KEEP_ALIVE_SECONDS, create_app
 from events.admin import ensure_topics
 from events.archive import restore as archive_restore
 from events.archive.migrations import migrate
@@ -78,6 +78,14 @@ def start_segmenter(
     """The HLS segmenter, following the gateway (the mixing node) into the object store."""
     args = ["--bootstrap", bootstrap, "--upstream", settings.origin_url]
     return start_child("media.hls_node", settings, args, log_path)
+
+
+def start_recorder(
+    settings: Settings, bootstrap: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The room recorder, following the gateway (the mixing node) into the object store."""
+    args = ["--bootstrap", bootstrap, "--upstream", settings.origin_url]
+    return start_child("media.recorder_node", settings, args, log_path)
 
 
 def start_relay(
@@ -226,6 +234,12 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
     segmenter.start()
     stack.callback(segmenter.stop, grace=2.0)  # stopped right after the gateway it follows
     console.print(f"[green]hls segmenter[/] pid {segmenter.process.pid} → {settings.object_store}")
+    recorder = ChildWatch(
+        "recorder", lambda: start_recorder(settings, bootstrap, logs / "recorder.log")
+    )
+    recorder.start()
+    stack.callback(recorder.stop, grace=3.0)  # writes the chunks it holds before it exits
+    console.print(f"[green]recorder[/] pid {recorder.process.pid} → {settings.object_store}")
     for n in range(1, settings.relays + 1):
         relay = ChildWatch(
             f"relay {n}",
@@ -244,6 +258,7 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=1,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     url = f"http://{settings.host}:{settings.port}"

@@ -183,6 +183,12 @@ class RoomMixer:
         speaker.jitter.push(seq, timestamp, payload, capture_us)
         return speaker.position(timestamp)
 
+    def skip(self) -> None:
+        """A tick with nobody on stage: no frame, but the seq moves on with the room's clock,
+        so a seq always says when in the room it was heard (the recording's timeline, where
+        chapters and speaker turns are placed by time, relies on it)."""
+        self._seq += 1
+
     def tick(self) -> MixedFrame:
         """Mix and encode the next 20 ms: call exactly once per 20 ms of the caller's clock."""
         mix = self._mix

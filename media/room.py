@@ -316,7 +316,11 @@ class RoomHub:
     def tick(self) -> MixedFrame | None:
         """One 20 ms step: mix, offer the frame to every listener, follow voice activity."""
         started = time.perf_counter()
-        frame = self.mixer.tick() if self.mixer.speaker_ids() else None
+        frame = None
+        if self.mixer.speaker_ids():
+            frame = self.mixer.tick()
+        else:
+            self.mixer.skip()
         if frame is not None:
             outgoing = Outgoing(frame)
             self.ring.append(frame.seq % MOD32, outgoing.record(""))

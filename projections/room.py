@@ -14,6 +14,7 @@ from uuid import uuid5
 
 from schemas import commands as c
 from schemas import events as e
+from schemas.recording import recording_id_for
 from schemas.room import Chapter, Hand, RoomState
 
 
@@ -78,8 +79,11 @@ def decide(
     actor = command.actor_id
     if actor in state.removed_ids:
         return _reject(403, "removed", "You were removed from this room and cannot act in it.")
-    if state.status == "ended" and not isinstance(command, c.PinRoom | c.UnpinRoom | c.FileReport):
+    after_end = (c.PinRoom, c.UnpinRoom, c.FileReport, *c.RECORDING_COMMANDS)
+    if state.status == "ended" and not isinstance(command, after_end):
         return _reject(409, "room_ended", "This room has ended.")
+    if isinstance(command, c.RECORDING_COMMANDS) and (denied := _recording_refused(state, command)):
+        return denied
     if isinstance(command, LIVE_ONLY) and state.status != "live":
         return _reject(409, "room_not_live", "This room has not started yet.")
     handler = _HANDLERS.get(type(command))
@@ -99,7 +103,13 @@ def _create(state: RoomState | None, cmd: c.CreateRoom) -> Decision:
     if cmd.scheduled_for is not None and cmd.scheduled_for <= cmd.issued_at:
         return _reject(422, "schedule_in_past", "scheduled_for must be in the future.")
     emit = _Emitter(None, cmd)
-    emit(e.RoomCreated, host_id=cmd.actor_id, title=cmd.title, topics=cmd.topics)
+    emit(
+        e.RoomCreated,
+        host_id=cmd.actor_id,
+        title=cmd.title,
+        topics=cmd.topics,
+        recording=cmd.recording,
+    )
     if cmd.scheduled_for is not None:
         emit(e.RoomScheduled, scheduled_for=cmd.scheduled_for)
     if cmd.start_now:
@@ -289,6 +299,61 @@ def _chapter(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter)
     return None
 
 
+def _recording_refused(state: RoomState, cmd: c.Command) -> c.Rejection | None:
+    """Who may touch a recording, and when: the host, once the room ended, until deleted."""
+    if denied := _host_only(state, cmd.actor_id, "publish, clip or delete the recording"):
+        return denied
+    if state.recording_deleted:
+        return _reject(404, "recording_not_found", "This room's recording was deleted.")
+    if state.status != "ended":
+        return _reject(
+            409, "recording_not_finished", "The recording is ready once the room has ended."
+        )
+    return None
+
+
+def _set_recording(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
+    """The host turns recording on or off, before or during the room."""
+    assert isinstance(cmd, c.SetRecording)
+    if denied := _host_only(state, cmd.actor_id, "turn recording on or off"):
+        return denied
+    if state.recording != cmd.enabled:
+        emit(e.RecordingSettingChanged, enabled=cmd.enabled)
+    return None
+
+
+def _publish(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
+    publish = isinstance(cmd, c.PublishRecording)
+    if state.recording_published != publish:
+        kind = e.RecordingPublished if publish else e.RecordingUnpublished
+        emit(kind, recording_id=recording_id_for(state.room_id))
+    return None
+
+
+def _delete_recording(
+    state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter
+) -> Outcome:
+    emit(e.RecordingDeleted, recording_id=recording_id_for(state.room_id))
+    return None
+
+
+def _clip(state: RoomState, cmd: c.Command, rules: RoomRules, emit: _Emitter) -> Outcome:
+    assert isinstance(cmd, c.CreateClip)
+    if cmd.end_seconds <= cmd.start_seconds:
+        return _reject(422, "empty_clip", "A clip must end after it starts.")
+    emit(
+        e.ClipCreated,
+        recording_id=recording_id_for(state.room_id),
+        clip_id=cmd.clip_id,
+        title=cmd.title,
+        start_seconds=cmd.start_seconds,
+        end_seconds=cmd.end_seconds,
+        uri=cmd.uri,
+        bytes=cmd.bytes,
+    )
+    return None
+
+
 _HANDLERS: dict[type[c.Command], Handler] = {
     c.StartRoom: _start,
     c.EndRoom: _end,
@@ -305,6 +370,11 @@ _HANDLERS: dict[type[c.Command], Handler] = {
     c.RemoveParticipant: _remove,
     c.FileReport: _report,
     c.MarkChapter: _chapter,
+    c.SetRecording: _set_recording,
+    c.PublishRecording: _publish,
+    c.UnpublishRecording: _publish,
+    c.DeleteRecording: _delete_recording,
+    c.CreateClip: _clip,
 }
 
 
@@ -368,6 +438,7 @@ def evolve(state: RoomState | None, event: e.Event) -> RoomState | None:
             host_id=event.data.host_id,
             title=event.data.title,
             topics=event.data.topics,
+            recording=event.data.recording,
             created_at=event.occurred_at,
             version=event.seq,
         )
@@ -416,6 +487,12 @@ def _changes(state: RoomState, ev: e.Event) -> dict[str, object] | None:
             }
         case e.ReportFiled():
             return {"report_count": state.report_count + 1}
+        case e.RecordingSettingChanged():
+            return {"recording": ev.data.enabled}
+        case e.RecordingPublished() | e.RecordingUnpublished():
+            return {"recording_published": isinstance(ev, e.RecordingPublished)}
+        case e.RecordingDeleted():
+            return {"recording_deleted": True, "recording_published": False}
         case e.ChapterMarked():
             chapter = Chapter(
                 title=ev.data.title, offset_seconds=ev.data.offset_seconds, marked_at=ev.occurred_at

@@ -34,6 +34,7 @@ class CreateRoom(Command):
     topics: tuple[Topic, ...] = Field(default=(), max_length=5)
     scheduled_for: UtcDatetime | None = None
     start_now: bool = False
+    recording: bool = True
 
 
 class StartRoom(Command):
@@ -100,6 +101,38 @@ class MarkChapter(Command):
     title: str = Field(min_length=1, max_length=140)
 
 
+class SetRecording(Command):
+    type: Literal["SetRecording"] = "SetRecording"
+    enabled: bool
+
+
+class PublishRecording(Command):
+    type: Literal["PublishRecording"] = "PublishRecording"
+
+
+class UnpublishRecording(Command):
+    type: Literal["UnpublishRecording"] = "UnpublishRecording"
+
+
+class DeleteRecording(Command):
+    type: Literal["DeleteRecording"] = "DeleteRecording"
+
+
+class CreateClip(Command):
+    """Record a clip the gateway has already cut and stored (``uri``)."""
+
+    type: Literal["CreateClip"] = "CreateClip"
+    clip_id: UUID
+    title: str | None = Field(default=None, max_length=140)
+    start_seconds: float = Field(ge=0)
+    end_seconds: float = Field(gt=0)
+    uri: str
+    bytes: int = Field(ge=0)
+
+
+RECORDING_COMMANDS = (PublishRecording, UnpublishRecording, DeleteRecording, CreateClip)
+"""Commands about the room's recording: they come after the room ended."""
+
 COMMAND_CLASSES: tuple[type[Command], ...] = (
     CreateRoom,
     StartRoom,
@@ -117,6 +150,11 @@ COMMAND_CLASSES: tuple[type[Command], ...] = (
     RemoveParticipant,
     FileReport,
     MarkChapter,
+    SetRecording,
+    PublishRecording,
+    UnpublishRecording,
+    DeleteRecording,
+    CreateClip,
 )
 """Every command; adding one here is all the codec and the schema export need."""
 COMMAND_TYPES: dict[str, type[Command]] = by_type(COMMAND_CLASSES)

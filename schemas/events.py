@@ -47,6 +47,8 @@ class RoomCreatedData(WireModel):
     host_id: UserId
     title: str = Field(min_length=1, max_length=140)
     topics: tuple[Topic, ...] = Field(default=(), max_length=5)
+    recording: bool = True
+    """Whether the room is recorded (the host may change it until the room ends)."""
 
 
 class RoomCreated(Event):
@@ -238,8 +240,15 @@ class RecordingSegmentStored(Event):
 class RecordingFinishedData(WireModel):
     recording_id: UUID
     uri: str
+    """The podcast file (``format``)."""
     duration_seconds: float = Field(ge=0)
     format: Literal["m4a", "mp3"]
+    bytes: int | None = Field(default=None, ge=0)
+    web_uri: str | None = None
+    """The web players' file: Ogg Opus, the room's own packets (no re-encode)."""
+    web_bytes: int | None = Field(default=None, ge=0)
+    missing_seconds: float = Field(default=0.0, ge=0)
+    """Room time no chunk holds (a recorder crash, recording turned off): silence in the files."""
 
 
 class RecordingFinished(Event):
@@ -252,9 +261,42 @@ class RecordingPublished(Event):
     data: RecordingData
 
 
+class RecordingUnpublished(Event):
+    type: Literal["RecordingUnpublished"] = "RecordingUnpublished"
+    data: RecordingData
+
+
 class RecordingDeleted(Event):
     type: Literal["RecordingDeleted"] = "RecordingDeleted"
     data: RecordingData
+
+
+class RecordingSettingChangedData(WireModel):
+    enabled: bool
+
+
+class RecordingSettingChanged(Event):
+    """The host turned recording of the room on or off."""
+
+    type: Literal["RecordingSettingChanged"] = "RecordingSettingChanged"
+    data: RecordingSettingChangedData
+
+
+class ClipCreatedData(WireModel):
+    recording_id: UUID
+    clip_id: UUID
+    title: str | None = Field(default=None, max_length=140)
+    start_seconds: float = Field(ge=0)
+    end_seconds: float = Field(gt=0)
+    uri: str
+    bytes: int = Field(ge=0)
+
+
+class ClipCreated(Event):
+    """A range of the recording stored as its own file (the gateway cut it before asking)."""
+
+    type: Literal["ClipCreated"] = "ClipCreated"
+    data: ClipCreatedData
 
 
 # --- transcripts and moderation ---------------------------------------------
@@ -369,7 +411,10 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     RecordingSegmentStored,
     RecordingFinished,
     RecordingPublished,
+    RecordingUnpublished,
     RecordingDeleted,
+    RecordingSettingChanged,
+    ClipCreated,
     TranscriptSegment,
     SegmentFlagged,
     FlagResolved,

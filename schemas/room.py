@@ -47,6 +47,10 @@ class RoomState(WireModel):
     pinned: bool = False
     chapters: tuple[Chapter, ...] = ()
     report_count: int = 0
+    recording: bool = True
+    """The host's setting: the room is recorded (the recorder follows this)."""
+    recording_published: bool = False
+    recording_deleted: bool = False
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None

@@ -25,6 +25,9 @@ SOCIAL = TopicSpec("stoa.social", "user_id", doc="follows and reminders")
 NOTIFICATIONS = TopicSpec("stoa.notifications", "user_id", doc="notifications to deliver")
 ROOM_STATE = TopicSpec("stoa.room-state", "room_id", compacted=True, doc="room projection")
 DEAD_LETTER = TopicSpec("stoa.dead-letter", "source key", doc="undecodable messages")
+RECORDING_MANIFESTS = TopicSpec(
+    "stoa.recording-manifests", "room_id", compacted=True, doc="recording manifest per room"
+)
 RELAY_LOAD = TopicSpec(
     "stoa.relay-load", "relay_id", compacted=True, doc="each relay's address and load"
 )
@@ -43,4 +46,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ROOM_STATE,
     DEAD_LETTER,
     RELAY_LOAD,
+    RECORDING_MANIFESTS,
 )

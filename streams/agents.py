@@ -1,4 +1,5 @@
-"""Agents: the room's single writer, the presence counter, and their dead-letter path."""
+"""Agents: the room's single writer, the presence counter, the recording manifests, and
+their dead-letter path."""
 
 import logging
 import os
@@ -9,6 +10,7 @@ from typing import Any
 import faust
 
 from events.deadletter import dead_letter
+from projections import manifest as m
 from projections import presence as p
 from projections.room import DEFAULT_RULES, RoomRules
 from projections.tiers import DEFAULT_THRESHOLDS, Thresholds
@@ -18,6 +20,7 @@ from schemas.base import utcnow
 from schemas.codec import UndecodableMessage, decode_command, decode_event, decode_presence
 from schemas.commands import CommandResult
 from schemas.events import Event
+from schemas.manifest import RecordingManifest
 from schemas.presence import PresenceCounts
 from streams.app import raw_record, raw_topic
 from streams.faust_compat import changelog_partition_of
@@ -76,6 +79,7 @@ def install(
     """Declare the tables and agents of a Stoa worker on ``app``."""
     commands = raw_topic(app, t.COMMANDS, partitions=partitions)
     presence_in = raw_topic(app, t.PRESENCE, t.ROOM_EVENTS, partitions=partitions)
+    manifests_in = raw_topic(app, t.ROOM_EVENTS, t.MEDIA_EVENTS, t.PRESENCE, partitions=partitions)
     out = {
         spec.name: raw_topic(app, spec, partitions=partitions)
         for spec in (
@@ -85,11 +89,13 @@ def install(
             t.PRESENCE_COUNTS,
             t.MEDIA_EVENTS,
             t.DEAD_LETTER,
+            t.RECORDING_MANIFESTS,
         )
     }
     rooms = app.Table("rooms", partitions=partitions)
     counts = app.Table("presence-counts", partitions=partitions)
     members = app.Table("presence-members", partitions=partitions)
+    manifests = app.Table("recording-manifests", partitions=partitions)
 
     async def send(spec: t.TopicSpec, key: str, value: Any) -> Any:
         return await out[spec.name].send(key=key.encode(), value=value.model_dump_json().encode())
@@ -188,3 +194,29 @@ def install(
                     updated_at=utcnow(),
                 ),
             )
+
+    @app.agent(manifests_in, name="stoa.manifests")
+    async def manifest_keeper(stream: Any) -> None:
+        """Fold the room, media and presence logs into each room's recording manifest."""
+        async for event in stream.events():
+            topic = event.message.topic
+            try:
+                if topic == t.PRESENCE.name:
+                    batch = decode_presence(event.value)
+                    room_id = batch.room_id
+                else:
+                    fact: Event = decode_event(event.value)
+                    room_id = fact.room_id
+            except UndecodableMessage as exc:
+                await park(event, str(exc), "stoa.manifests")
+                continue
+            stored = manifests.get(room_id)
+            known = RecordingManifest.model_validate(stored) if stored is not None else None
+            if topic == t.PRESENCE.name:
+                folded = m.apply_presence(known, batch)
+            else:
+                folded = m.apply(known, fact)
+            if folded is None or folded == known:
+                continue
+            manifests[room_id] = folded.model_dump(mode="json")
+            await send(t.RECORDING_MANIFESTS, room_id, folded)

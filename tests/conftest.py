@@ -37,3 +37,44 @@ def segmenter(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
     yield process
     process.terminate()
     process.wait(timeout=10)
+
+
+class RecorderProcess:
+    """The stack's room recorder (``media.recorder_node``), which a test may kill and restart."""
+
+    READY = b"following"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.log = stack.data_dir / "recorder.log"
+        self.process = self.start()
+
+    def start(self, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+        """A new recorder process, returned once it follows the log (its ready line)."""
+        import time
+
+        before = self.log.read_bytes().count(self.READY) if self.log.exists() else 0
+        self.process = self.stack.start_recorder()
+        deadline = time.monotonic() + timeout
+        while self.log.read_bytes().count(self.READY) <= before:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the recorder did not start: see {self.log}")
+            time.sleep(0.05)
+        return self.process
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye, as a crash."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def recorder(stack: Stack) -> Iterator[RecorderProcess]:
+    """The room recorder, for one module's rooms while it runs (one at a time in a stack)."""
+    running = RecorderProcess(stack)
+    yield running
+    running.stop()

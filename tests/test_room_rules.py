@@ -40,6 +40,16 @@ def extra_fields(cls: type[c.Command], target: str = "b") -> dict[str, Any]:
         return {"reason": "spam"}
     if cls is c.MarkChapter:
         return {"title": "Intro"}
+    if cls is c.SetRecording:
+        return {"enabled": False}
+    if cls is c.CreateClip:
+        return {
+            "clip_id": uuid4(),
+            "start_seconds": 1.0,
+            "end_seconds": 2.0,
+            "uri": "k",
+            "bytes": 1,
+        }
     return {}
 
 
@@ -253,7 +263,7 @@ def test_ending_room_lowers_every_hand() -> None:
     assert room.live.hands == ()
 
 
-ALLOWED_AFTER_END = (c.CreateRoom, c.PinRoom, c.UnpinRoom, c.FileReport)
+ALLOWED_AFTER_END = (c.CreateRoom, c.PinRoom, c.UnpinRoom, c.FileReport, *c.RECORDING_COMMANDS)
 
 
 @pytest.mark.parametrize(
@@ -662,6 +672,66 @@ def test_removed_user_cannot_report_after_room_ended() -> None:
     room.accept(c.RemoveParticipant, HOST, target_id="a")
     room.accept(c.EndRoom, HOST)
     assert_rejected(room.reject(c.FileReport, "a", reason="spam"), 403, "removed")
+
+
+# --- the recording ---------------------------------------------------------------
+
+
+def test_recording_is_on_unless_the_host_turns_it_off() -> None:
+    room = scheduled_room()
+    assert room.live.recording
+    (off,) = room.accept(c.SetRecording, HOST, enabled=False)
+    assert isinstance(off, e.RecordingSettingChanged) and not room.live.recording
+    assert room.decide(room.command(c.SetRecording, HOST, enabled=False)) == []  # already off
+    room.add_cohost("a")
+    assert_rejected(room.reject(c.SetRecording, "a", enabled=True), 403, "not_host")
+    room.accept(c.SetRecording, HOST, enabled=True)
+    assert room.live.recording
+
+
+def test_a_room_created_without_recording_is_not_recorded() -> None:
+    room = Room()
+    room.accept(c.CreateRoom, HOST, title="Off the record", start_now=True, recording=False)
+    assert not room.live.recording
+
+
+def test_the_host_publishes_unpublishes_and_deletes_the_recording_after_the_end() -> None:
+    room = live_room()
+    room.add_cohost("a")
+    assert_rejected(room.reject(c.PublishRecording, HOST), 409, "recording_not_finished")
+    room.accept(c.EndRoom, HOST)
+    assert_rejected(room.reject(c.PublishRecording, "a"), 403, "not_host")
+    (published,) = room.accept(c.PublishRecording, HOST)
+    assert isinstance(published, e.RecordingPublished) and room.live.recording_published
+    assert room.decide(room.command(c.PublishRecording, HOST)) == []
+    (unpublished,) = room.accept(c.UnpublishRecording, HOST)
+    assert isinstance(unpublished, e.RecordingUnpublished) and not room.live.recording_published
+    room.accept(c.PublishRecording, HOST)
+    (deleted,) = room.accept(c.DeleteRecording, HOST)
+    assert isinstance(deleted, e.RecordingDeleted)
+    assert room.live.recording_deleted and not room.live.recording_published
+    assert deleted.data.recording_id == published.data.recording_id
+    for cls in (c.PublishRecording, c.DeleteRecording, c.CreateClip):
+        assert_rejected(room.reject(cls, HOST, **extra_fields(cls)), 404, "recording_not_found")
+
+
+def test_a_clip_is_a_range_of_the_recording() -> None:
+    room = live_room()
+    room.accept(c.EndRoom, HOST)
+    clip_id = uuid4()
+    fields = {"clip_id": clip_id, "uri": "recordings/x/clips/y.opus", "bytes": 900}
+    (clip,) = room.accept(c.CreateClip, HOST, start_seconds=3.0, end_seconds=9.5, **fields)
+    assert isinstance(clip, e.ClipCreated)
+    assert (clip.data.clip_id, clip.data.start_seconds, clip.data.end_seconds) == (
+        clip_id,
+        3.0,
+        9.5,
+    )
+    rejection = room.reject(c.CreateClip, HOST, start_seconds=4.0, end_seconds=4.0, **fields)
+    assert_rejected(rejection, 422, "empty_clip")
+    assert_rejected(
+        room.reject(c.CreateClip, "b", start_seconds=1, end_seconds=2, **fields), 403, "not_host"
+    )
 
 
 # --- reports and chapters ------------------------------------------------------------

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -136,6 +136,7 @@ def test_upcast_v1_room_created_validates_against_exported_schema() -> None:
         "host_id": "h",
         "title": "Old room",
         "topics": ["tech-talk"],
+        "recording": True,
     }
     # The schema is strict: the v1 shape itself is not a valid v2 RoomCreated.
     assert list(validator("event.RoomCreated").iter_errors(raw))
@@ -162,7 +163,7 @@ def test_current_version_is_decoded_unchanged() -> None:
     raw = {
         **v1_room_created(),
         "version": 2,
-        "data": {"host_id": "h", "title": "T", "topics": ["a"]},
+        "data": {"host_id": "h", "title": "T", "topics": ["a"], "recording": False},
     }
     event = decode_event(raw)
     assert isinstance(event, e.RoomCreated)
@@ -281,7 +282,16 @@ SCRIPT: tuple[tuple[type[c.Command], str, dict[str, Any]], ...] = (
     (c.RemoveParticipant, "h", {"target_id": "c"}),
     (c.FileReport, "d", {"target_user_id": "c", "reason": "spam", "note": "loud"}),
     (c.MarkChapter, "h", {"title": "Wrap-up"}),
+    (c.SetRecording, "h", {"enabled": False}),
     (c.EndRoom, "h", {}),
+    (c.PublishRecording, "h", {}),
+    (c.UnpublishRecording, "h", {}),
+    (
+        c.CreateClip,
+        "h",
+        {"clip_id": UUID(int=7), "start_seconds": 2, "end_seconds": 5, "uri": "k", "bytes": 10},
+    ),
+    (c.DeleteRecording, "h", {}),
 )
 
 
@@ -336,6 +346,11 @@ def test_script_emits_every_room_state_event() -> None:
         "ParticipantRemoved",
         "ReportFiled",
         "ChapterMarked",
+        "RecordingSettingChanged",
+        "RecordingPublished",
+        "RecordingUnpublished",
+        "ClipCreated",
+        "RecordingDeleted",
     }
 
 

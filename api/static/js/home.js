@@ -3,7 +3,9 @@
  * - Live rooms come from `GET /v1/rooms?status=live` (most listeners first), scheduled ones
  *   from `?status=scheduled` (soonest first); both lists refresh every POLL_MS and are
  *   updated in place (a focused link keeps its focus). "Show more" follows `next`.
- * - Starting a room: `POST /v1/rooms`, then the room's own page.
+ * - Starting a room: `POST /v1/rooms` (recorded unless unticked), then the room's own page.
+ * - Signed in: the person's own recordings (`GET /v1/recordings?host_id=<me>`, all of them,
+ *   private ones too), each linking to its replay page; asked once per visit.
  * - `/?signin&next=/rooms/…` is the sign-in screen: the dev form when the server has dev
  *   auth, otherwise a redirect to its login page (auth.js).
  */
@@ -13,6 +15,7 @@ import {
   authConfig, currentUser, safeNext, setToken, startSignIn, takeFragmentToken, loginRedirect,
 } from "./auth.js";
 import { $, act, h, plural, renderAccount, showError, whenText } from "./ui.js";
+import { clock } from "./timeline.js";
 
 const POLL_MS = 4000;
 const PAGE = 20;
@@ -169,6 +172,40 @@ async function refresh() {
   }
 }
 
+// --- the person's recordings ------------------------------------------------------------
+
+const RECORDING_STATUS = { recording: "recording now", processing: "being prepared", ready: null };
+
+function recordingItem(rec) {
+  const when = rec.started_at ? new Date(rec.started_at) : null;
+  const facts = [
+    rec.duration_seconds != null ? `length ${clock(rec.duration_seconds)}` : null,
+    RECORDING_STATUS[rec.status] || null,
+    rec.published ? "published" : "private",
+  ].filter(Boolean).join(" · ");
+  return h("li", {},
+    h("div", { class: "room-head" },
+      h("h3", {}, h("a", { href: `/recordings/${encodeURIComponent(rec.recording_id)}` }, rec.title)),
+      when ? h("time", { class: "count", datetime: rec.started_at },
+        when.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" })) : null),
+    h("p", { class: "people" }, facts));
+}
+
+/** The signed-in person's recordings: theirs to publish, clip or delete on each page. */
+async function myRecordings() {
+  const me = currentUser();
+  if (!me) return;
+  let list;
+  try {
+    list = await api("GET", `/v1/recordings?host_id=${encodeURIComponent(me.id)}`);
+  } catch (e) {
+    return; // the rooms above matter more; a person without recordings loses nothing
+  }
+  $("recordings-section").hidden = false;
+  $("recordings").replaceChildren(...list.items.map(recordingItem));
+  $("recordings-empty").hidden = list.items.length > 0;
+}
+
 // --- starting a room -------------------------------------------------------------------
 
 function createForm() {
@@ -192,7 +229,7 @@ function createForm() {
     }
     $("title").removeAttribute("aria-invalid");
     const topics = $("topics").value.split(",").map((t) => t.trim().toLowerCase()).filter(Boolean);
-    const body = { title, topics };
+    const body = { title, topics, recording: $("record-room").checked };
     if ($("start-later").checked) {
       const at = $("scheduled-for").value;
       if (!at) {
@@ -222,6 +259,7 @@ function main() {
   });
   refresh();
   setInterval(refresh, POLL_MS);
+  myRecordings();
 }
 
 window.stoaHome = { refresh, roomPath };

@@ -19,11 +19,14 @@
  * - Hosts and co-hosts: the hand queue (in order) with approve and remove, and on each
  *   person on stage mute/unmute, move to the audience, make co-host (host), remove;
  *   chapters and the room's end (host). A refusal shows the API's sentence in #alert.
+ * - Recording (room-recording.js): the host's "Record this room" setting before the end, a
+ *   "being recorded" note while live, and a link to the replay page once there is one.
  */
 
 import { api, roomPath } from "./api.js";
 import { currentUser, getToken, startSignIn, takeFragmentToken } from "./auth.js";
 import { WhepHearing, WsHearing } from "./hearing.js";
+import { RecordingSection } from "./room-recording.js";
 import { $, act, announce, confirming, h, plural, renderAccount, showError, whenText } from "./ui.js";
 import { Microphone } from "./webrtc.js";
 
@@ -79,6 +82,9 @@ function stageOf(room) {
 }
 
 const isLive = () => !!page.room && page.room.status === "live" && !page.ended;
+
+const recording = new RecordingSection(roomId, (room) => applyRoom(room));
+recording.onFound = () => render();
 
 // --- the room's state ---------------------------------------------------------------------
 
@@ -593,6 +599,7 @@ function render() {
   renderStage();
   $("hands-section").hidden = !moderates(role) || gone;
   if (moderates(role)) renderHands();
+  recording.render(room, { isHost, live, ended });
   $("chapters-section").hidden = room.chapters.length === 0 && !(isHost && live);
   $("chapter-form").hidden = !(isHost && live);
   renderChapters();
