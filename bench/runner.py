@@ -23,6 +23,7 @@ BENCHMARKS = {
     "recorder": "bench.recorder",
     "app": "bench.app",
     "replay": "bench.replay",
+    "asr": "bench.asr",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from infra.addresses import archive_file, chdb_dir, running_bootstrap
+from infra.moderation_cli import moderation
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -262,3 +263,6 @@ def recorder(upstream: str, bootstrap: str | None, object_store: str | None) -> 
 
 if __name__ == "__main__":
     main()
+
+
+main.add_command(moderation)
