@@ -323,6 +323,10 @@ class SegmentFlaggedData(WireModel):
     score: float = Field(ge=0, le=1)
     start_seconds: float = Field(ge=0)
     end_seconds: float = Field(ge=0)
+    speaker_id: UserId | None = None
+    """Who said it, as attributed from the speaker turns (None: nobody was talking)."""
+    text: str = Field(default="", max_length=2000)
+    """The flagged words, for the moderator who reads the queue."""
 
 
 class SegmentFlagged(Event):
