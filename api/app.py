@@ -21,6 +21,7 @@ from api.hls import router as hls_router
 from api.media import page_router as media_page_router
 from api.media import router as media_router
 from api.metrics import GatewayMetrics
+from api.moderation import router as moderation_router
 from api.presence import PresenceBatcher
 from api.problems import Problem
 from api.ratelimit import RateLimiter
@@ -28,6 +29,7 @@ from api.recordings import router as recordings_router
 from api.rooms import router as rooms_router
 from api.views import AuthConfig, DevTokenBody, Health, RoomIdPath, RoomView, TokenOut
 from events.admin import ensure_topics
+from events.flags import QueueReadModel
 from events.manifests import ManifestReadModel
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
@@ -115,10 +117,13 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         bus = CommandBus(bootstrap, producer, settings.command_timeout)
         rooms = RoomReadModel(bootstrap, producer)
         manifests = ManifestReadModel(bootstrap, producer)
+        queues = QueueReadModel(bootstrap, producer)
         await bus.start()
         await rooms.start()
         await manifests.start()
+        await queues.start()
         app.state.bus, app.state.rooms, app.state.manifests = bus, rooms, manifests
+        app.state.queues, app.state.producer = queues, producer
         app.state.objects = ObjectStoreClient.from_settings(settings)
         app.state.presence = PresenceBatcher(producer)
         app.state.media = media = _media_plane(app, bootstrap, producer, rooms)
@@ -128,6 +133,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
             yield
         finally:
             await media.stop()
+            await queues.stop()
             await manifests.stop()
             await rooms.stop()
             await bus.stop()
@@ -151,6 +157,7 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     docs.install(app)
     app.include_router(rooms_router)
     app.include_router(recordings_router)
+    app.include_router(moderation_router)
     app.include_router(media_router)
     app.include_router(hls_router)
     app.include_router(media_page_router)

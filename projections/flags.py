@@ -16,6 +16,8 @@ from schemas import events as e
 from schemas.base import WireModel
 
 Action = Literal["dismiss", "mute", "remove", "end_room"]
+QUEUE_EVENTS = (e.ReportFiled, e.SegmentFlagged, e.FlagResolved)
+"""The events that change a queue; the agent skips the rest of the room's log cheaply."""
 
 
 class Resolution(WireModel):

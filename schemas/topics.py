@@ -28,6 +28,9 @@ DEAD_LETTER = TopicSpec("stoa.dead-letter", "source key", doc="undecodable messa
 RECORDING_MANIFESTS = TopicSpec(
     "stoa.recording-manifests", "room_id", compacted=True, doc="recording manifest per room"
 )
+MODERATION_QUEUE = TopicSpec(
+    "stoa.moderation-queue", "room_id", compacted=True, doc="open flags and reports per room"
+)
 RELAY_LOAD = TopicSpec(
     "stoa.relay-load", "relay_id", compacted=True, doc="each relay's address and load"
 )
@@ -47,4 +50,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DEAD_LETTER,
     RELAY_LOAD,
     RECORDING_MANIFESTS,
+    MODERATION_QUEUE,
 )

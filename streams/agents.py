@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from events.deadletter import dead_letter
+from projections import flags as f
 from projections import manifest as m
 from projections import presence as p
 from projections.room import DEFAULT_RULES, RoomRules
@@ -80,6 +81,7 @@ def install(
     commands = raw_topic(app, t.COMMANDS, partitions=partitions)
     presence_in = raw_topic(app, t.PRESENCE, t.ROOM_EVENTS, partitions=partitions)
     manifests_in = raw_topic(app, t.ROOM_EVENTS, t.MEDIA_EVENTS, t.PRESENCE, partitions=partitions)
+    flags_in = raw_topic(app, t.ROOM_EVENTS, t.MODERATION, partitions=partitions)
     out = {
         spec.name: raw_topic(app, spec, partitions=partitions)
         for spec in (
@@ -90,12 +92,14 @@ def install(
             t.MEDIA_EVENTS,
             t.DEAD_LETTER,
             t.RECORDING_MANIFESTS,
+            t.MODERATION_QUEUE,
         )
     }
     rooms = app.Table("rooms", partitions=partitions)
     counts = app.Table("presence-counts", partitions=partitions)
     members = app.Table("presence-members", partitions=partitions)
     manifests = app.Table("recording-manifests", partitions=partitions)
+    queues = app.Table("moderation-queues", partitions=partitions)
 
     async def send(spec: t.TopicSpec, key: str, value: Any) -> Any:
         return await out[spec.name].send(key=key.encode(), value=value.model_dump_json().encode())
@@ -220,3 +224,22 @@ def install(
                 continue
             manifests[room_id] = folded.model_dump(mode="json")
             await send(t.RECORDING_MANIFESTS, room_id, folded)
+
+    @app.agent(flags_in, name="stoa.flags")
+    async def flag_keeper(stream: Any) -> None:
+        """Fold reports, automated flags and their resolutions into each room's queue."""
+        async for event in stream.events():
+            try:
+                fact: Event = decode_event(event.value)
+            except UndecodableMessage as exc:
+                await park(event, str(exc), "stoa.flags")
+                continue
+            if not isinstance(fact, f.QUEUE_EVENTS):
+                continue
+            stored = queues.get(fact.room_id)
+            known = f.RoomQueue.model_validate(stored) if stored is not None else None
+            folded = f.apply(known, fact)
+            if folded is None or folded == known:
+                continue
+            queues[fact.room_id] = folded.model_dump(mode="json")
+            await send(t.MODERATION_QUEUE, fact.room_id, folded)

@@ -26,6 +26,7 @@
 import { api, roomPath } from "./api.js";
 import { currentUser, getToken, startSignIn, takeFragmentToken } from "./auth.js";
 import { WhepHearing, WsHearing } from "./hearing.js";
+import { ModerationQueue } from "./room-moderation.js";
 import { RecordingSection } from "./room-recording.js";
 import { $, act, announce, confirming, h, plural, renderAccount, showError, whenText } from "./ui.js";
 import { Microphone } from "./webrtc.js";
@@ -84,6 +85,7 @@ function stageOf(room) {
 const isLive = () => !!page.room && page.room.status === "live" && !page.ended;
 
 const recording = new RecordingSection(roomId, (room) => applyRoom(room));
+const moderation = new ModerationQueue(roomId, () => poll());
 recording.onFound = () => render();
 
 // --- the room's state ---------------------------------------------------------------------
@@ -600,6 +602,7 @@ function render() {
   $("hands-section").hidden = !moderates(role) || gone;
   if (moderates(role)) renderHands();
   recording.render(room, { isHost, live, ended });
+  moderation.render(moderates(role) && !page.removed);
   $("chapters-section").hidden = room.chapters.length === 0 && !(isHost && live);
   $("chapter-form").hidden = !(isHost && live);
   renderChapters();
