@@ -3,31 +3,20 @@
 import uuid
 
 from events.deadletter import RawRecord
-from events.follower import TopicFollower
 from events.producer import LogProducer
+from events.topicview import TopicView
 from projections.flags import QueueItem, RoomQueue
 from schemas.topics import MODERATION_QUEUE
 
 
-class QueueReadModel:
+class QueueReadModel(TopicView):
     def __init__(self, bootstrap: str, producer: LogProducer, fetch_wait_ms: int = 10) -> None:
         self.by_room: dict[str, RoomQueue] = {}
         self.rooms_of_item: dict[uuid.UUID, str] = {}
-        self._follower = TopicFollower(
-            bootstrap,
-            [MODERATION_QUEUE.name],
-            self._on_record,
-            producer,
-            "stoa.gateway.moderation",
-            start="beginning",
-            fetch_wait_ms=fetch_wait_ms,
-        )
-
-    async def start(self) -> None:
-        await self._follower.start()
-
-    async def stop(self) -> None:
-        await self._follower.stop()
+        super().__init__(
+            bootstrap, producer, [MODERATION_QUEUE.name], "stoa.gateway.moderation",
+            fetch_wait_ms,
+        )  # fmt: skip
 
     def _on_record(self, record: RawRecord) -> None:
         queue = RoomQueue.model_validate_json(record.value or b"")

@@ -5,32 +5,21 @@ import uuid
 from datetime import UTC, datetime
 
 from events.deadletter import RawRecord
-from events.follower import TopicFollower
 from events.producer import LogProducer
+from events.topicview import TopicView
 from schemas.manifest import RecordingManifest
 from schemas.topics import RECORDING_MANIFESTS
 
 
-class ManifestReadModel:
+class ManifestReadModel(TopicView):
     def __init__(self, bootstrap: str, producer: LogProducer, fetch_wait_ms: int = 10) -> None:
         self.by_room: dict[str, RecordingManifest] = {}
         self.by_recording: dict[uuid.UUID, str] = {}
         self.by_host: dict[str, set[str]] = {}
-        self._follower = TopicFollower(
-            bootstrap,
-            [RECORDING_MANIFESTS.name],
-            self._on_record,
-            producer,
-            "stoa.gateway.manifests",
-            start="beginning",
-            fetch_wait_ms=fetch_wait_ms,
-        )
-
-    async def start(self) -> None:
-        await self._follower.start()
-
-    async def stop(self) -> None:
-        await self._follower.stop()
+        super().__init__(
+            bootstrap, producer, [RECORDING_MANIFESTS.name], "stoa.gateway.manifests",
+            fetch_wait_ms,
+        )  # fmt: skip
 
     def _on_record(self, record: RawRecord) -> None:
         manifest = RecordingManifest.model_validate_json(record.value or b"")

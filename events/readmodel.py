@@ -3,8 +3,8 @@
 from collections.abc import Callable
 
 from events.deadletter import RawRecord
-from events.follower import TopicFollower
 from events.producer import LogProducer
+from events.topicview import TopicView
 from projections.listing import RoomListing
 from projections.tiers import Tier
 from schemas.presence import PresenceCounts
@@ -15,7 +15,7 @@ Watcher = Callable[[str], None]
 """Called with a room id when that room's state or listener counts change."""
 
 
-class RoomReadModel:
+class RoomReadModel(TopicView):
     """Latest state per room, newest version wins (results and the topic both feed it).
 
     Watchers hear of every change as it is applied, so the media plane can
@@ -28,31 +28,13 @@ class RoomReadModel:
         self.listing = RoomListing()
         """Live and scheduled rooms in the order the home page lists them."""
         self._watchers: list[Watcher] = []
-        self._follower = TopicFollower(
-            bootstrap,
-            [ROOM_STATE.name, PRESENCE_COUNTS.name],
-            self._on_record,
-            producer,
-            "stoa.gateway.read-model",
-            start="beginning",
-            fetch_wait_ms=fetch_wait_ms,
-        )
-
-    async def start(self) -> None:
-        await self._follower.start()
-
-    async def stop(self) -> None:
-        await self._follower.stop()
+        super().__init__(
+            bootstrap, producer, [ROOM_STATE.name, PRESENCE_COUNTS.name],
+            "stoa.gateway.read-model", fetch_wait_ms,
+        )  # fmt: skip
 
     def watch(self, watcher: Watcher) -> None:
         self._watchers.append(watcher)
-
-    @property
-    def caught_up(self) -> bool:
-        return self._follower.caught_up.is_set()
-
-    async def wait_caught_up(self) -> None:
-        await self._follower.caught_up.wait()
 
     def _on_record(self, record: RawRecord) -> None:
         if record.topic == ROOM_STATE.name:

@@ -1,7 +1,10 @@
 """The command line every media node shares: where the log is and whom it follows."""
 
 import argparse
+import asyncio
 import logging
+import signal
+import uuid
 from dataclasses import dataclass
 
 from infra.orphans import watch_supervisor
@@ -33,3 +36,26 @@ def start_node(parser: argparse.ArgumentParser) -> NodeStart:
     if not bootstrap:
         parser.error("no broker: pass --bootstrap or set STOA_KAFKA_BOOTSTRAP")
     return NodeStart(args, settings, bootstrap)
+
+
+def store_node_arguments(description: str, what: str) -> argparse.ArgumentParser:
+    """``node_arguments`` plus the options of a node that writes to the object store."""
+    parser = node_arguments(description)
+    parser.add_argument("--object-store", help="where to write (default STOA_OBJECT_STORE_URL)")
+    parser.add_argument("--id", help=f"{what} id (default: a fresh one)")
+    return parser
+
+
+def store_node_identity(start: NodeStart, prefix: str) -> tuple[str, str]:
+    """The node's id (``--id`` or a fresh ``prefix-…``) and the store URL it writes to."""
+    node_id = start.args.id or f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return node_id, start.args.object_store or start.settings.object_store
+
+
+async def until_stopped() -> None:
+    """Wait for SIGTERM (the supervisor's stop, ``docker stop``) or SIGINT (Ctrl-C)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

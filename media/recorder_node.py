@@ -48,9 +48,7 @@ Nothing here crashes on a store or broker failure: it logs, waits and tries agai
 import asyncio
 import contextlib
 import logging
-import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
@@ -60,7 +58,7 @@ import aiohttp
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
-from infra.node_args import node_arguments, start_node
+from infra.node_args import start_node, store_node_arguments, store_node_identity, until_stopped
 from infra.objects import ObjectStoreClient, open_store
 from infra.settings import Settings
 from media.feed import Feed
@@ -537,28 +535,19 @@ async def serve(
     node = RecorderNode(
         settings, bootstrap, upstream, node_id, ObjectStoreClient(open_store(store_url))
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await node.start()
     log.info("recorder %s: upstream %s, store %s", node_id, upstream, store_url)
     print(f"recorder {node_id} following {upstream} into {store_url}", flush=True)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await node.stop()
 
 
 def main() -> None:
-    parser = node_arguments("Run the Stoa room recorder")
-    parser.add_argument("--object-store", help="where to write (default STOA_OBJECT_STORE_URL)")
-    parser.add_argument("--id", help="recorder id (default: a fresh one)")
-    start = start_node(parser)
-    args, settings, bootstrap = start.args, start.settings, start.bootstrap
-    node_id = args.id or f"rec-{uuid.uuid4().hex[:8]}"
-    store_url = args.object_store or settings.object_store
-    asyncio.run(serve(settings, bootstrap, args.upstream, node_id, store_url))
+    start = start_node(store_node_arguments("Run the Stoa room recorder", "recorder"))
+    node_id, store_url = store_node_identity(start, "rec")
+    asyncio.run(serve(start.settings, start.bootstrap, start.args.upstream, node_id, store_url))
 
 
 if __name__ == "__main__":

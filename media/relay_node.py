@@ -27,7 +27,6 @@ import contextlib
 import gc
 import logging
 import re
-import signal
 import socket
 import time
 import uuid
@@ -40,7 +39,7 @@ from aiohttp import web
 from events.admin import ensure_topics
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
-from infra.node_args import node_arguments, start_node
+from infra.node_args import node_arguments, start_node, until_stopped
 from infra.settings import Settings
 from media.directory import RelayDirectory
 from media.feed import Feed
@@ -346,10 +345,6 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=4096)
     await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     # Connections are long-lived and numerous: keep startup objects out of every full
     # collection, and collect the old generation rarely (a full pass over ~10,000
     # connections paused a server for a quarter second while clients connected).
@@ -358,7 +353,7 @@ async def serve(
     log.info("relay %s on %s, upstream %s", config.relay_id, config.public_url, config.upstream)
     print(f"relay {config.relay_id} listening on {config.public_url}", flush=True)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await node.stop()
         await runner.cleanup()
