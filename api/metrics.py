@@ -38,3 +38,16 @@ class GatewayMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.captions_rooms = Gauge(
+            "stoa_captions_rooms",
+            "Rooms mixed here by the health of their live captions (live, behind, failed,"
+            " unavailable)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.captions_changes = Counter(
+            "stoa_captions_health_changes",
+            "Changes of a room's captions health, by the health it changed to",
+            ["status"],
+            registry=self.registry,
+        )

@@ -10,6 +10,8 @@ from schemas.topics import ALL_TOPICS, TopicSpec
 
 def new_topic(spec: TopicSpec, partitions: int, replication: int = 1) -> NewTopic:
     configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    if spec.retention_ms is not None:
+        configs["retention.ms"] = str(spec.retention_ms)
     return NewTopic(spec.name, partitions, replication, topic_configs=configs)
 
 

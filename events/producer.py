@@ -29,11 +29,17 @@ class LogProducer:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send(self, topic: str, key: str | None, value: BaseModel | bytes) -> None:
+    async def send(
+        self,
+        topic: str,
+        key: str | None,
+        value: BaseModel | bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Append and wait for the broker's acknowledgement."""
         payload = value if isinstance(value, bytes) else value.model_dump_json().encode()
         await self._producer.send_and_wait(
-            topic, payload, key=key.encode() if key is not None else None
+            topic, payload, key=key.encode() if key is not None else None, headers=headers
         )
 
     async def enqueue(self, topic: str, key: str | None, value: BaseModel) -> "asyncio.Future[Any]":

@@ -261,6 +261,19 @@ def recorder(upstream: str, bootstrap: str | None, object_store: str | None) -> 
     recorder_node.main()
 
 
+@main.command()
+@click.option("--bootstrap", default=None)
+@click.option("--id", "worker_id", default=None, help="Worker id (default: a fresh one)")
+def asr(bootstrap: str | None, worker_id: str | None) -> None:
+    """Run a speech-to-text worker: it joins the others and shares the live rooms with them."""
+    from media.asr import worker
+
+    sys.argv = ["media.asr.worker", "--bootstrap", _bootstrap(bootstrap)]
+    if worker_id:
+        sys.argv += ["--id", worker_id]
+    worker.main()
+
+
 if __name__ == "__main__":
     main()
 

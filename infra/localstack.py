@@ -160,6 +160,13 @@ class Stack:
             "recorder.log",
         )  # fmt: skip
 
+    def start_asr(self, name: str = "asr") -> subprocess.Popen[bytes]:
+        """A speech-to-text worker (``media.asr.worker``) with id ``name``; log ``NAME.log``."""
+        return self._spawn(
+            ["-m", "media.asr.worker", "--bootstrap", self.broker.bootstrap, "--id", name],
+            f"{name}.log",
+        )
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

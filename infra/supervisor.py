@@ -1,4 +1,5 @@
-"""``stoa up``: broker, archive, stream worker, relays, segmenter, recorder and gateway, supervised.
+"""``stoa up``: broker, archive, stream worker, relays, segmenter, recorder, speech-to-text
+worker and gateway, supervised.
 
 Start order: broker; restore from the archive if the broker is empty and the
 archive is not; the archiver; the worker; the HLS segmenter, the recorder and the relays
@@ -101,6 +102,13 @@ def start_relay(
         "--id", name,
     ]  # fmt: skip
     return start_child("media.relay_node", settings, args, log_path)
+
+
+def start_asr(
+    settings: Settings, bootstrap: str, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A speech-to-text worker; ``stoa asr`` on other hosts adds more to its group."""
+    return start_child("media.asr.worker", settings, ["--bootstrap", bootstrap], log_path)
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -240,6 +248,10 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
     recorder.start()
     stack.callback(recorder.stop, grace=3.0)  # writes the chunks it holds before it exits
     console.print(f"[green]recorder[/] pid {recorder.process.pid} → {settings.object_store}")
+    asr = ChildWatch("asr worker", lambda: start_asr(settings, bootstrap, logs / "asr.log"))
+    asr.start()
+    stack.callback(asr.stop, grace=2.0)
+    console.print(f"[green]asr worker[/] pid {asr.process.pid} ({settings.asr_engine})")
     for n in range(1, settings.relays + 1):
         relay = ChildWatch(
             f"relay {n}",

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from events.producer import LogProducer
+from media.audio_out import RoomAudioLog
+from media.captions import CaptionRelay
 from media.directory import RelayDirectory
 from media.enforcement import Enforcer, Observe
 from media.journal import MediaEventLog
@@ -20,6 +22,7 @@ from media.sfu import Sfu
 from media.tokens import MediaTokens
 from media.whep import WhepServer
 from projections.tiers import Tier
+from schemas.captions import CaptionsHealth
 from schemas.room import RoomState
 
 STOP_SECONDS = 2.0
@@ -37,12 +40,17 @@ class MediaPlane:
         tier: Callable[[str], Tier] = lambda room_id: "direct",
         observe_enforcement: Observe = lambda action, seconds: None,
         observe_tick: Callable[[float], None] = lambda seconds: None,
+        observe_captions: Callable[[str, CaptionsHealth], None] = lambda room_id, health: None,
     ) -> None:
         self.journal = MediaEventLog(producer)
+        self.audio = RoomAudioLog(producer)
         self.directory = RelayDirectory(bootstrap, producer, "stoa.media.relays")
         self.routes = Routes(self.directory, tokens, origin)
-        services = RoomServices(state, view, self.journal, observe_tick, tier, self.routes)
+        services = RoomServices(
+            state, view, self.journal, observe_tick, tier, self.routes, self.audio
+        )
         self.hubs = RoomHubs(services)
+        self.captions = CaptionRelay(bootstrap, producer, self.hubs, self.journal, observe_captions)
         self.sfu = Sfu(self.hubs)
         self.whep = WhepServer(self.hubs)
         self.enforcer = Enforcer(bootstrap, producer, self.hubs, self.sfu, observe_enforcement)
@@ -53,8 +61,10 @@ class MediaPlane:
 
     async def start(self) -> None:
         self.journal.start()
+        self.audio.start()
         await self.directory.start()
         await self.enforcer.start()
+        await self.captions.start()
 
     async def stop(self) -> None:
         """Sessions first (they need no broker), then the log clients, each bounded in time.
@@ -66,6 +76,9 @@ class MediaPlane:
         await self.whep.close()
         await self.hubs.close()
         await self.journal.stop(drain_seconds=1.0)
+        await self.audio.stop(drain_seconds=0.5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.captions.stop(), STOP_SECONDS)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.enforcer.stop(), STOP_SECONDS)
         with contextlib.suppress(Exception):

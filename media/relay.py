@@ -153,8 +153,8 @@ class RelayRoom:
         self.groups: dict[tuple[int, int], BatchGroup] = {}
         """By (frames per message, phase)."""
         self.texts: dict[str, str] = {}
-        """The latest text message of each kind (``room``, ``tier``, each speaker's
-        ``activity`` while talking): told to newcomers."""
+        """The latest text message of each kind (``room``, ``tier``, ``captions`` health,
+        each speaker's ``activity`` while talking): told to newcomers."""
         self.frames = 0
         self.gaps = 0
 
@@ -206,7 +206,7 @@ class RelayRoom:
     def text(self, message: str, kind: str) -> None:
         """A text message for everyone here; the newest of each kind is kept for newcomers
         (and who is talking now, one message per speaker)."""
-        if kind in ("room", "tier"):
+        if kind in ("room", "tier", "captions"):
             self.texts[kind] = message
         elif kind == "activity":
             said = parse_text(message)

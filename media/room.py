@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from media.activity import ActivityTracker
+from media.audio_out import RoomAudioLog
 from media.journal import MediaEventLog, mixing_mode_changed, speaker_activity
 from media.listen import (
     activity_message,
@@ -86,6 +87,8 @@ class RoomServices:
     """The room's delivery tier, as the presence projection decided it."""
     routes: Routes | None = None
     """Where to send listeners whose path is no longer the mixing node (None: nowhere)."""
+    audio: RoomAudioLog | None = None
+    """Where the room's mix goes for speech-to-text (None: nowhere)."""
 
 
 class RoomHub:
@@ -111,6 +114,10 @@ class RoomHub:
         self.ring = FrameRing(BACKFILL_FRAMES)
         """The room's shared stream, for relays and listeners resuming after a drop."""
         self.tier: Tier = services.tier(room_id)
+        self.captions: str | None = None
+        """The captions status message listeners were last told (``media.captions``)."""
+        self.audible_since: float | None = None
+        """Since when (monotonic) the mix has been making frames without a break."""
         self._epoch = time.time()
         self._told_version = -1
         self._counts_timer: asyncio.TimerHandle | None = None
@@ -182,6 +189,8 @@ class RoomHub:
         if view is not None:
             listener.tell(room_message(view))
         listener.tell(self._tier_text())
+        if self.captions is not None:
+            listener.tell(self.captions)
         for speaker_id in sorted(self.tracker.talking()):
             listener.tell(activity_message(speaker_id, True))
         self._sync_listening(listener.user_id)
@@ -297,6 +306,8 @@ class RoomHub:
             self._counts_timer.cancel()
         self.close_listeners()
         self._follow_activity({}, later=HANG_FLUSH_SECONDS)
+        if self.services.audio is not None:
+            self.services.audio.end(self.room_id)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -321,12 +332,20 @@ class RoomHub:
             frame = self.mixer.tick()
         else:
             self.mixer.skip()
+        record = b""
+        if frame is None:
+            self.audible_since = None
+        elif self.audible_since is None:
+            self.audible_since = time.monotonic()
         if frame is not None:
             outgoing = Outgoing(frame)
-            self.ring.append(frame.seq % MOD32, outgoing.record(""))
+            record = outgoing.record("")
+            self.ring.append(frame.seq % MOD32, record)
             for listener in self.listeners:
                 listener.offer(outgoing)
         self._follow_activity(frame.levels if frame is not None else {})
+        if frame is not None and self.services.audio is not None:
+            self.services.audio.offer(self.room_id, frame.seq, record, self.tracker.talking())
         self.frames += 1
         self.services.observe_tick(time.perf_counter() - started)
         return frame

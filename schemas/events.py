@@ -302,6 +302,21 @@ class ClipCreated(Event):
 # --- transcripts and moderation ---------------------------------------------
 
 
+class CaptionsHealthChangedData(WireModel):
+    status: Literal["live", "behind", "failed", "unavailable"]
+    reason: str = Field(default="", max_length=500)
+    worker_id: str | None = Field(default=None, max_length=128)
+    lag_seconds: float | None = Field(default=None, ge=0)
+
+
+class CaptionsHealthChanged(Event):
+    """A room's live captions changed health: a worker fell behind, failed, caught up, or
+    the mixing node heard from no worker (``unavailable``). On ``stoa.media-events``."""
+
+    type: Literal["CaptionsHealthChanged"] = "CaptionsHealthChanged"
+    data: CaptionsHealthChangedData
+
+
 class TranscriptSegmentData(WireModel):
     segment_id: UUID
     text: str
@@ -409,6 +424,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     ReportFiled,
     ChapterMarked,
     SpeakerActivity,
+    CaptionsHealthChanged,
     MixingModeChanged,
     DistributionTierChanged,
     RecordingStarted,

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas.captions import Caption, CaptionsStatus
 from schemas.commands import COMMAND_CLASSES, CommandResult
 from schemas.deadletter import DeadLetter
 from schemas.events import EVENT_CLASSES
@@ -21,7 +22,8 @@ def _documents() -> dict[str, type[BaseModel]]:
         docs[f"event.{cls.model_fields['type'].default}"] = cls
     for cmd in COMMAND_CLASSES:
         docs[f"command.{cmd.model_fields['type'].default}"] = cmd
-    for other in (CommandResult, PresenceBatch, PresenceCounts, DeadLetter, RelayLoad):
+    others = (CommandResult, PresenceBatch, PresenceCounts, DeadLetter, RelayLoad)
+    for other in (*others, Caption, CaptionsStatus):
         docs[other.__name__] = other
     return docs
 

@@ -9,6 +9,10 @@ class TopicSpec:
     key: str
     compacted: bool = False
     doc: str = ""
+    retention_ms: int | None = None
+    """Kept only this long (a stream for live consumers, not a record of facts)."""
+    archived: bool = True
+    """Whether the archiver copies it to ClickHouse (facts are; live media is not)."""
 
 
 COMMANDS = TopicSpec("stoa.commands", "room_id", doc="commands from the gateway")
@@ -31,6 +35,20 @@ RECORDING_MANIFESTS = TopicSpec(
 MODERATION_QUEUE = TopicSpec(
     "stoa.moderation-queue", "room_id", compacted=True, doc="open flags and reports per room"
 )
+ROOM_AUDIO = TopicSpec(
+    "stoa.room-audio",
+    "room_id",
+    doc="each live room's mix (Opus records) and who is talking, for speech-to-text workers",
+    retention_ms=10 * 60 * 1000,
+    archived=False,
+)
+CAPTIONS = TopicSpec(
+    "stoa.captions",
+    "room_id",
+    doc="live captions (partial and final) and captions health, for listeners",
+    retention_ms=10 * 60 * 1000,
+    archived=False,
+)
 RELAY_LOAD = TopicSpec(
     "stoa.relay-load", "relay_id", compacted=True, doc="each relay's address and load"
 )
@@ -51,4 +69,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RELAY_LOAD,
     RECORDING_MANIFESTS,
     MODERATION_QUEUE,
+    ROOM_AUDIO,
+    CAPTIONS,
 )

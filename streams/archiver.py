@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,11 +37,15 @@ from events.offsets import true_end_offsets
 from infra.addresses import archive_file, chdb_dir
 from infra.orphans import watch_supervisor
 from infra.settings import Settings
+from schemas.topics import ALL_TOPICS
 
 log = logging.getLogger("stoa.archiver")
 
-PATTERN = r"^(stoa\.[a-z-]+|stoa-[a-z-]+-changelog)$"
-"""Stoa's topics and the stream worker's table changelogs (app id ``stoa``)."""
+UNARCHIVED = "|".join(re.escape(spec.name) for spec in ALL_TOPICS if not spec.archived)
+PATTERN = rf"^(?!(?:{UNARCHIVED})$)(stoa\.[a-z-]+|stoa-[a-z-]+-changelog)$"
+"""Stoa's topics and the stream worker's table changelogs (app id ``stoa``), but not the
+live media streams (room audio, captions): those are not facts, and a room's transcript
+is archived from ``stoa.transcripts``."""
 
 
 class ArchiveSink:
