@@ -27,14 +27,13 @@ from media import clients
 from media.tokens import MediaTokens
 from media.urls import listen_url
 from tests.kafka_client import consume_json
-from tests.media_clients import eventually, live_room, speech_packets, talking
+from tests.media_clients import eventually, live_room, speech_packets, start_asr_worker, talking
 
 pytestmark = pytest.mark.slow
 
 TOKENS = MediaTokens(Settings().auth_secret, ttl=600)
 TEXT = "The river is calm this morning. We will open the window before the meeting starts."
 KEY_WORDS = {"river", "morning", "window", "meeting"}
-READY = b"transcribing"
 
 
 @dataclass
@@ -43,21 +42,9 @@ class TalkingRoom:
     started: float
 
 
-def start_worker(stack: Stack, name: str, timeout: float = 90.0) -> subprocess.Popen[bytes]:
-    """A speech-to-text worker process, returned once its models are loaded and it consumes."""
-    process = stack.start_asr(name)
-    log = stack.data_dir / f"{name}.log"
-    deadline = time.monotonic() + timeout
-    while not (log.exists() and READY in log.read_bytes()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the ASR worker did not start: see {log}")
-        time.sleep(0.1)
-    return process
-
-
 @pytest.fixture(scope="module")
 def first_worker(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
-    process = start_worker(stack, "asr-a")
+    process = start_asr_worker(stack, "asr-a")
     yield process
     if process.poll() is None:
         process.terminate()
@@ -160,7 +147,7 @@ async def test_a_killed_worker_shows_captions_unavailable_and_a_second_takes_the
         assert unavailable_at is not None
         unavailable = json.loads(listener.texts[unavailable_at])
         assert unavailable["reason"], unavailable
-        second = await asyncio.to_thread(start_worker, stack, "asr-b")
+        second = await asyncio.to_thread(start_asr_worker, stack, "asr-b")
 
         def captions_again() -> bool:
             back = status_after(unavailable_at + 1, "live")
