@@ -30,19 +30,20 @@ $(STAMP): pyproject.toml requirements.lock requirements-models.lock
 # Browser libraries the pages load (hls.js), pinned in package-lock.json and copied from npm
 # into api/static/vendor/ (git-ignored): the gateway serves them, no page uses a CDN. The
 # tests' own browser tool (axe-core, the accessibility scan they inject into pages) goes to
-# tests/vendor/ (git-ignored), never served. Runs again only when package.json or
-# package-lock.json change.
+# tests/vendor/ (git-ignored), never served. Runs again only when package.json,
+# package-lock.json or this Makefile change. hls.js is its full build, not hls.light: the
+# light one has no subtitles, and the HLS path plays the room's captions (hls-path.js).
 VENDOR       := api/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed-stamp
 HLS_DIST     := node_modules/hls.js/dist
 TEST_VENDOR  := tests/vendor
 
-$(VENDOR_STAMP): package.json package-lock.json
+$(VENDOR_STAMP): package.json package-lock.json Makefile
 	@command -v npm >/dev/null 2>&1 || { \
 		echo "stoa: npm is needed to vendor hls.js and axe-core; run: sudo apt-get install -y npm" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
-	cp $(HLS_DIST)/hls.light.min.mjs $(VENDOR)/hls.light.min.mjs
+	cp $(HLS_DIST)/hls.min.mjs $(VENDOR)/hls.min.mjs
 	cp node_modules/hls.js/LICENSE $(VENDOR)/hls.js.LICENSE
 	mkdir -p $(TEST_VENDOR)
 	cp node_modules/axe-core/axe.min.js $(TEST_VENDOR)/axe.min.js

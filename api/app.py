@@ -1,5 +1,6 @@
 """The FastAPI application and its lifetime: producer, bus, read model, presence edge."""
 
+import functools
 import gc
 import json
 import time
@@ -27,12 +28,16 @@ from api.problems import Problem
 from api.ratelimit import RateLimiter
 from api.recordings import router as recordings_router
 from api.rooms import router as rooms_router
+from api.search import router as search_router
+from api.transcripts import TranscriptArchive
+from api.transcripts import router as transcripts_router
 from api.views import AuthConfig, DevTokenBody, Health, RoomIdPath, RoomView, TokenOut
 from events.admin import ensure_topics
 from events.flags import QueueReadModel
 from events.manifests import ManifestReadModel
 from events.producer import LogProducer
 from events.readmodel import RoomReadModel
+from infra.addresses import archive_file
 from infra.objects import ObjectStoreClient
 from infra.settings import Settings
 from media.listeners import WsListener
@@ -95,7 +100,12 @@ def _media_plane(
         tier=rooms.tier,
         observe_enforcement=lambda action, s: metrics.media_enforcement.labels(action).observe(s),
         observe_tick=metrics.media_tick.observe,
+        observe_captions=lambda room_id, health: metrics.captions_changes.labels(health).inc(),
     )
+    for health in ("live", "behind", "failed", "unavailable"):
+        metrics.captions_rooms.labels(health).set_function(
+            functools.partial(plane.captions.count, health)
+        )
     metrics.media_sessions.labels("whip").set_function(lambda: len(plane.sfu.sessions))
     metrics.media_sessions.labels("whep").set_function(lambda: len(plane.whep.sessions))
     metrics.media_sessions.labels("websocket").set_function(
@@ -126,12 +136,14 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
         app.state.queues, app.state.producer = queues, producer
         app.state.objects = ObjectStoreClient.from_settings(settings)
         app.state.presence = PresenceBatcher(producer)
+        app.state.transcripts = TranscriptArchive(settings.clickhouse_url, archive_file(settings))
         app.state.media = media = _media_plane(app, bootstrap, producer, rooms)
         await media.start()
         gc.freeze()  # long-lived startup objects leave the collector's view: shorter pauses
         try:
             yield
         finally:
+            app.state.transcripts.close()
             await media.stop()
             await queues.stop()
             await manifests.stop()
@@ -157,6 +169,8 @@ def create_app(settings: Settings, bootstrap: str) -> FastAPI:
     docs.install(app)
     app.include_router(rooms_router)
     app.include_router(recordings_router)
+    app.include_router(transcripts_router)
+    app.include_router(search_router)
     app.include_router(moderation_router)
     app.include_router(media_router)
     app.include_router(hls_router)

@@ -17,6 +17,12 @@ ever having audio answers 409.
 
 **Before the first audio** there is no playlist: 404 ``hls_not_started``, to
 be retried (the segmenter writes the playlist with the first 200 ms part).
+
+**Captions.** ``index.m3u8`` is the audio's media playlist, the URL a join
+answer gives. ``multivariant.m3u8`` names it together with the room's live
+captions (``captions.m3u8``: WebVTT segments ``{n}.vtt``, aligned with the
+audio's ``{n}.m4s``) as a subtitles rendition, for players that show them.
+All are checked and rewritten like the audio playlist.
 """
 
 from typing import Annotated, Any
@@ -41,8 +47,11 @@ from media.rendition import (
     NotYet,
     RenditionStore,
     TooFarAhead,
+    key,
 )
+from media.segmenter import CAPTIONS_PLAYLIST, MULTIVARIANT, captions_name
 from media.tokens import TokenRefused
+from media.webvtt import MEDIA_TYPE as CAPTIONS_TYPE
 from projections.admission import admit
 from schemas.commands import Rejection
 
@@ -85,6 +94,11 @@ NamePath = Annotated[
         pattern=MEDIA_NAME.pattern,
         max_length=32,
     ),
+]
+
+MsnPath = Annotated[
+    int,
+    Path(description="The segment: the same seqs as the audio's `{msn}.m4s`.", ge=0, lt=10**12),
 ]
 
 _CACHE_HEADER = {
@@ -212,11 +226,104 @@ async def playlist(
         raise _missing(request.app, room_id, "playlist")
     if "#EXT-X-ENDLIST" in text:
         cache = ENDED_PLAYLIST_CACHE
+    return _playlist_response(text, token, cache)
+
+
+async def _stored(app: Any, room_id: str, name: str) -> bytes | None:
+    """A file of the rendition that is neither audio media nor the audio playlist."""
+    return await _store(app).objects.get(key(room_id, name))
+
+
+def _playlist_response(text: str, token: str, cache: str) -> Response:
     return Response(
         with_query(text, f"token={token}"),
         media_type=PLAYLIST_TYPE,
         headers={"Cache-Control": cache},
     )
+
+
+@router.get(
+    "/{room_id}/hls/multivariant.m3u8",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The multivariant playlist: the audio (`index.m3u8`) and its live "
+            "captions as a subtitles rendition (`captions.m3u8`); every URI in it carries the "
+            "caller's token.",
+            "content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}},
+            "headers": _CACHE_HEADER,
+        },
+        **_REFUSALS,
+    },
+)
+async def multivariant(room_id: RoomIdPath, request: Request, token: TokenQuery = "") -> Response:
+    """The room's HLS with captions: one variant, the audio, with `SUBTITLES="captions"`.
+
+    It appears once the first segment is complete (404 `hls_not_started` before, to be
+    retried) and never changes, so it is cached for an hour.
+    """
+    _check(request.app, room_id, token)
+    data = await _stored(request.app, room_id, MULTIVARIANT)
+    if data is None:
+        raise _missing(request.app, room_id, "playlist")
+    return _playlist_response(data.decode(), token, ENDED_PLAYLIST_CACHE)
+
+
+@router.get(
+    "/{room_id}/hls/captions.m3u8",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The captions' media playlist: a WebVTT segment for each complete "
+            "audio segment, with the same media sequence numbers, durations and window; every "
+            "URI carries the caller's token. It ends with `#EXT-X-ENDLIST` once the room ends.",
+            "content": {PLAYLIST_TYPE: {"schema": {"type": "string"}}},
+            "headers": _CACHE_HEADER,
+        },
+        **_REFUSALS,
+    },
+)
+async def captions(room_id: RoomIdPath, request: Request, token: TokenQuery = "") -> Response:
+    """The room's live captions as HLS subtitles (final captions only, as WebVTT).
+
+    Segment `n.vtt` covers the same time as `n.m4s`: it holds the final captions
+    overlapping it, and captions that were final only after their own segments were
+    out (with their true times). Cue times are seconds from the room's start, mapped to
+    the audio by `X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000` (the audio's decode time
+    is `seq * 960` at 48 kHz, i.e. seconds from the room's start as well); a known
+    speaker is a voice span (`<v ann>`); the cue's identifier is the caption's
+    `segment_id`. No blocking reload: reload it every target duration.
+    """
+    _check(request.app, room_id, token)
+    data = await _stored(request.app, room_id, CAPTIONS_PLAYLIST)
+    if data is None:
+        raise _missing(request.app, room_id, "playlist")
+    text = data.decode()
+    cache = ENDED_PLAYLIST_CACHE if "#EXT-X-ENDLIST" in text else LIVE_PLAYLIST_CACHE
+    return _playlist_response(text, token, cache)
+
+
+@router.get(
+    "/{room_id}/hls/{msn}.vtt",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A WebVTT segment of the captions.",
+            "content": {CAPTIONS_TYPE: {"schema": {"type": "string"}}},
+            "headers": _CACHE_HEADER,
+        },
+        **_REFUSALS,
+    },
+)
+async def captions_segment(
+    room_id: RoomIdPath, msn: MsnPath, request: Request, token: TokenQuery = ""
+) -> Response:
+    """One WebVTT segment of the captions; cached for a year (`immutable`), like the audio's."""
+    _check(request.app, room_id, token)
+    data = await _stored(request.app, room_id, captions_name(msn))
+    if data is None:
+        raise _missing(request.app, room_id, captions_name(msn))
+    return Response(data, media_type=CAPTIONS_TYPE, headers={"Cache-Control": MEDIA_CACHE})
 
 
 @router.get(

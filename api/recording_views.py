@@ -59,7 +59,11 @@ class RecordingView(BaseModel):
     participants: list[Participant]
     listeners_total: int
     clips: list[ClipView]
-    transcript_url: str | None
+    transcript_url: str | None = Field(
+        description="The transcript (JSON), once something was transcribed; null until then."
+    )
+    captions_url: str | None = Field(description="The transcript as WebVTT captions.")
+    transcript_segments: int = Field(description="Transcript segments so far.")
 
     @classmethod
     def of(cls, m: RecordingManifest, base: str) -> "RecordingView":
@@ -99,8 +103,15 @@ class RecordingView(BaseModel):
             audio=audio,
             podcast=podcast,
             clips=clips,
-            transcript_url=m.transcript_uri,
+            transcript_url=_absolute(m.transcript_uri, base),
+            captions_url=_absolute(m.captions_uri, base),
+            transcript_segments=m.transcript_segments,
         )
+
+
+def _absolute(uri: str | None, base: str) -> str | None:
+    """The manifest names API paths (a projection knows no origin); clients get URLs."""
+    return f"{base}{uri}" if uri is not None and uri.startswith("/") else uri
 
 
 class RecordingSummary(BaseModel):

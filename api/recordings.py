@@ -72,7 +72,7 @@ def _moderates(m: RecordingManifest, user: User) -> bool:
     return user.user_id == m.host_id or user.user_id in m.cohost_ids
 
 
-def _visible(request: Request, recording_id: uuid.UUID, user: User | None) -> RecordingManifest:
+def visible(request: Request, recording_id: uuid.UUID, user: User | None) -> RecordingManifest:
     """The recording if the caller may see it; else the problem that says why not."""
     m = _manifests(request).recording(recording_id)
     if m is None or m.deleted:
@@ -143,7 +143,7 @@ async def get_recording(
     recording_id: RecordingIdPath, request: Request, user: MaybeUser
 ) -> RecordingView:
     """The manifest: files, chapters, speaker turns, participants and clips."""
-    return RecordingView.of(_visible(request, recording_id, user), _base(request))
+    return RecordingView.of(visible(request, recording_id, user), _base(request))
 
 
 AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -176,7 +176,7 @@ async def recording_audio(
     format: FormatQuery = "opus",
 ) -> Response:
     """The recording's audio; `Range`, `If-Range` and `ETag` let any player seek."""
-    m = _visible(request, recording_id, user)
+    m = visible(request, recording_id, user)
     stored = m.web if format == "opus" else m.podcast
     if stored is None:
         raise Problem(
@@ -195,7 +195,7 @@ async def clip_audio(
     recording_id: RecordingIdPath, clip_id: ClipIdPath, request: Request, user: MaybeUser
 ) -> Response:
     """A clip's audio (Ogg Opus), with byte ranges like the whole recording."""
-    m = _visible(request, recording_id, user)
+    m = visible(request, recording_id, user)
     clip = next((clip for clip in m.clips if clip.clip_id == clip_id), None)
     if clip is None:
         raise Problem(404, "clip_not_found", f"Clip {clip_id} does not exist.")

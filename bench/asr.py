@@ -11,7 +11,10 @@ cost only (there is no English vosk model to score). CPU is this process's
 CPU time (all its threads); one core captions ``1 / cpu_per_audio_s`` rooms
 that talk all the time. ``final_lag`` is how much audio had arrived after a
 final's last word when the final came out, plus the CPU time of the pass that
-made it: how far behind the speaker a caption is committed.
+made it: how far behind the speaker a caption is committed. Then the live
+pipeline (``bench.asr_live``): caption delay and flag latency behind the
+speaker, and the worker's CPU per room; and the moderation screen's precision
+and recall on the seed set's held-out split.
 """
 
 import re
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import asr_live
 from bench.stats import percentile
 from media.asr.engines import Engine, load_engine
 from media.asr.resample import read_16k
@@ -158,4 +162,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     korean = _stream(vosk, _espeak((KOREAN,), "ko"))
     for key in ("audio_s", "rtf", "cpu_per_audio_s", "rooms_per_core", "finals", "partials"):
         figures[f"vosk_ko_stream_{key}"] = korean[key]
+    figures.update(asr_live.moderation_figures())
+    figures.update(asr_live.run(quick))
     return figures

@@ -20,7 +20,14 @@ from schemas.events import Event
 from schemas.manifest import RecordingManifest
 from schemas.presence import PresenceBatch
 from schemas.room import RoomState
-from schemas.topics import MEDIA_EVENTS, PRESENCE, RECORDING_MANIFESTS, ROOM_EVENTS, ROOM_STATE
+from schemas.topics import (
+    MEDIA_EVENTS,
+    PRESENCE,
+    RECORDING_MANIFESTS,
+    ROOM_EVENTS,
+    ROOM_STATE,
+    TRANSCRIPTS,
+)
 
 
 async def room_events(bootstrap: str) -> tuple[dict[str, list[Event]], list[RawRecord]]:
@@ -119,9 +126,9 @@ class ManifestReplay:
 
 
 async def replay_manifest(bootstrap: str, room_id: str) -> ManifestReplay:
-    """A room's recording manifest rebuilt from the three logs it is folded from."""
+    """A room's recording manifest rebuilt from the four logs it is folded from."""
     logs: dict[str, list[bytes]] = defaultdict(list)
-    for topic in (ROOM_EVENTS, MEDIA_EVENTS, PRESENCE, RECORDING_MANIFESTS):
+    for topic in (ROOM_EVENTS, MEDIA_EVENTS, PRESENCE, TRANSCRIPTS, RECORDING_MANIFESTS):
         async for record in read_all(bootstrap, topic.name):
             if record.key == room_id.encode():
                 logs[topic.name].append(record.value or b"")
@@ -129,6 +136,7 @@ async def replay_manifest(bootstrap: str, room_id: str) -> ManifestReplay:
         _decoded(logs[ROOM_EVENTS.name], decode_event),
         _decoded(logs[MEDIA_EVENTS.name], decode_event),
         _decoded(logs[PRESENCE.name], decode_presence),
+        _decoded(logs[TRANSCRIPTS.name], decode_event),
     )
     published = [RecordingManifest.model_validate_json(r) for r in logs[RECORDING_MANIFESTS.name]]
     return ManifestReplay(rebuilt, published[-1] if published else None)

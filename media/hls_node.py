@@ -14,9 +14,16 @@ like a relay, so it reads the room's one encoded stream and adds no encode.
   the playlist is closed with ``EXT-X-ENDLIST``. A stop of the process is not
   an end: the playlist stays open for the next segmenter to continue, at the
   next part boundary, under the same names (they follow the room's seqs).
+* **Captions.** The upstream's final ``caption`` messages (CONTRACT.md) go
+  to the segmenter, which writes them as the rendition's WebVTT subtitles
+  (``media.segmenter``, ``media.webvtt``); partials and the captions' health
+  are not for HLS.
 * **Writes.** A room's updates are written in order by one task; while a
-  write is in flight newer updates merge (all objects, the newest playlist,
+  write is in flight newer updates merge (all objects, the newest playlists,
   all deletions), so a slow store costs latency, not memory per frame.
+  ``RenditionStore.write`` stores the audio; the captions and the
+  multivariant playlist, which it does not know, are stored around it here
+  (``write_update``) with their own content types.
 """
 
 import asyncio
@@ -35,9 +42,18 @@ from infra.objects import ObjectStoreClient, open_store
 from infra.settings import Settings
 from media.feed import Feed
 from media.listen import HEADER
-from media.rendition import RenditionStore
-from media.segmenter import Segmenter, Update
+from media.rendition import (
+    ENDED_PLAYLIST_CACHE,
+    LIVE_PLAYLIST_CACHE,
+    MEDIA_CACHE,
+    PLAYLIST_TYPE,
+    RenditionStore,
+    key,
+)
+from media.segmenter import CAPTIONS_PLAYLIST, MULTIVARIANT, Segmenter, Update
 from media.tokens import MediaTokens
+from media.webvtt import MEDIA_TYPE as CAPTIONS_TYPE
+from media.webvtt import cue_from_message
 from media.wrap import MOD32, unwrap
 
 log = logging.getLogger("stoa.hls")
@@ -50,6 +66,37 @@ WRITE_RETRY_SECONDS = 0.5
 STOP_FLUSH_SECONDS = 1.0
 """When the process stops, how long a room's writer may take to store what is due."""
 TIERS = frozenset({"direct", "relay", "hls"})
+
+
+async def write_update(store: RenditionStore, room_id: str, update: Update) -> None:
+    """Store an update in order: WebVTT segments and the audio (media, playlist, deletions),
+    then the captions playlist that lists those segments, then the multivariant playlist,
+    which appears only once both playlists it names are stored, then the captions that
+    left the window."""
+    objects = store.objects
+    await asyncio.gather(
+        *(
+            objects.put(key(room_id, name), data, CAPTIONS_TYPE, MEDIA_CACHE)
+            for name, data in update.captions
+        )
+    )
+    await store.write(room_id, update)
+    if update.captions_playlist is not None:
+        ended = "#EXT-X-ENDLIST" in update.captions_playlist
+        await objects.put(
+            key(room_id, CAPTIONS_PLAYLIST),
+            update.captions_playlist.encode(),
+            PLAYLIST_TYPE,
+            ENDED_PLAYLIST_CACHE if ended else LIVE_PLAYLIST_CACHE,
+        )
+    if update.multivariant is not None:
+        await objects.put(
+            key(room_id, MULTIVARIANT),
+            update.multivariant.encode(),
+            PLAYLIST_TYPE,
+            ENDED_PLAYLIST_CACHE,  # the same for the room's whole life
+        )
+    await objects.delete([key(room_id, name) for name in update.captions_deletes])
 
 
 class HlsRoom:
@@ -81,6 +128,10 @@ class HlsRoom:
     def text(self, message: str, parsed: dict[str, Any]) -> None:
         if parsed["type"] == "tier" and parsed.get("tier") in TIERS:
             self._queue(self.segmenter.tier(str(parsed["tier"]), time.time_ns() // 1000))
+        elif parsed["type"] == "caption":
+            cue = cue_from_message(parsed)
+            if cue is not None:  # a final one
+                self.segmenter.caption(cue)
 
     def gap(self, first: int, last: int) -> None:
         """Nothing to do: the next record's seq shows the hole, and the segmenter fills it."""
@@ -136,7 +187,7 @@ class HlsRoom:
         if not update:
             return True
         try:
-            await self.node.store.write(self.room_id, update)
+            await write_update(self.node.store, self.room_id, update)
         except asyncio.CancelledError:
             self._pending = update.merge(self._pending)
             raise

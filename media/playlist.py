@@ -1,8 +1,10 @@
-"""An HLS media playlist (RFC 8216bis), written and read back by Stoa itself.
+"""HLS playlists (RFC 8216bis), written and read back by Stoa itself.
 
 FFmpeg's HLS muxer cannot write what a room's playlist needs (Low-Latency
 parts, preload hints, a tier marker, segment names that follow the room's
-seqs), so the playlist is text built here from plain values. The same module
+seqs), so the playlist is text built here from plain values: the room's
+audio playlist, its captions playlist (WebVTT segments, ``media.webvtt``) and
+the multivariant playlist that ties them together. The same module
 reads back the little the gateway needs to answer a blocking reload
 (``position``) and puts each listener's token on every URI (``with_query``):
 players resolve relative URIs against the playlist URL without its query, so
@@ -54,7 +56,8 @@ class DateRange:
 @dataclass(frozen=True)
 class MediaPlaylist:
     target_duration: int
-    map_uri: str
+    map_uri: str | None
+    """The init segment (``EXT-X-MAP``); None for WebVTT segments, which need none."""
     segments: tuple[SegmentEntry, ...]
     """Oldest first; the last one may be in progress (``uri`` None: parts only)."""
     part_target: float | None = None
@@ -85,7 +88,8 @@ class MediaPlaylist:
         if self.discontinuity_sequence:
             lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}")
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
-        lines.append(f'#EXT-X-MAP:URI="{self.map_uri}"')
+        if self.map_uri is not None:
+            lines.append(f'#EXT-X-MAP:URI="{self.map_uri}"')
         for daterange in self.dateranges:
             extra = "".join(f',{name}="{value}"' for name, value in daterange.attributes)
             lines.append(
@@ -107,6 +111,49 @@ class MediaPlaylist:
         if self.ended:
             lines.append("#EXT-X-ENDLIST")
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Subtitles:
+    """An ``EXT-X-MEDIA`` subtitles rendition, in group ``group_id``."""
+
+    group_id: str
+    name: str
+    language: str
+    uri: str
+    default: bool = False
+    autoselect: bool = True
+
+
+@dataclass(frozen=True)
+class MultivariantPlaylist:
+    """One variant stream (the room's audio), with its subtitles renditions (one group)."""
+
+    uri: str
+    bandwidth: int
+    """Peak bits per second of the variant's segments (``BANDWIDTH``)."""
+    codecs: str
+    subtitles: tuple[Subtitles, ...] = ()
+    version: int = 6
+
+    def render(self) -> str:
+        lines = ["#EXTM3U", f"#EXT-X-VERSION:{self.version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+        for media in self.subtitles:
+            lines.append(
+                f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{media.group_id}",NAME="{media.name}",'
+                f'LANGUAGE="{media.language}",AUTOSELECT={_yes(media.autoselect)},'
+                f'DEFAULT={_yes(media.default)},URI="{media.uri}"'
+            )
+        subtitles = f',SUBTITLES="{self.subtitles[0].group_id}"' if self.subtitles else ""
+        lines.append(
+            f'#EXT-X-STREAM-INF:BANDWIDTH={self.bandwidth},CODECS="{self.codecs}"{subtitles}'
+        )
+        lines.append(self.uri)
+        return "\n".join(lines) + "\n"
+
+
+def _yes(value: bool) -> str:
+    return "YES" if value else "NO"
 
 
 # --- reading back -------------------------------------------------------------

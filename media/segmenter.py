@@ -29,10 +29,19 @@ name segments after the room's seqs.
 * **Tier.** The room's delivery tier, as the mixing node announces it, is an
   ``EXT-X-DATERANGE`` of class ``dev.stoa.tier`` with ``X-TIER``: players ignore
   it, and a client on HLS reads it to learn the room left the ``hls`` tier.
-* **End.** ``end`` flushes the last short segment and closes the playlist with
-  ``EXT-X-ENDLIST``.
+* **Captions.** Beside the audio, a subtitles rendition: WebVTT segment
+  ``n.vtt`` is written with audio segment ``n`` (same seqs, duration and
+  program date) and holds the room's final captions that overlap it, or that
+  arrived after their own segments were written (``media.webvtt`` says which
+  and why). Its playlist, ``captions.m3u8``, lists the complete segments the
+  audio playlist lists, in the same window, and closes with it.
+  ``multivariant.m3u8`` names both (``EXT-X-MEDIA:TYPE=SUBTITLES``); it is
+  written once both playlists list a segment, so a player reading it never
+  finds an empty one. ``index.m3u8`` stays the audio's own playlist.
+* **End.** ``end`` flushes the last short segment (with every caption still
+  pending) and closes both playlists with ``EXT-X-ENDLIST``.
 
-Every call returns an ``Update``: objects to store, then the playlist, then
+Every call returns an ``Update``: objects to store, then the playlists, then
 names to delete, in that order; the caller (``media.hls_node``) does the I/O.
 """
 
@@ -41,9 +50,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
+from media import webvtt
 from media.fmp4 import Fmp4Muxer, Fragment
 from media.opus import FRAME_US
-from media.playlist import TIER_CLASS, DateRange, MediaPlaylist, PartEntry, SegmentEntry
+from media.playlist import (
+    TIER_CLASS,
+    DateRange,
+    MediaPlaylist,
+    MultivariantPlaylist,
+    PartEntry,
+    SegmentEntry,
+    Subtitles,
+)
 
 SEGMENT_FRAMES: Final = 50
 """1 s segments: the target duration."""
@@ -60,6 +78,17 @@ SILENCE: Final = bytes.fromhex("f8fffe")
 """20 ms of digital silence as libopus encodes it (CELT, fullband, one empty frame)."""
 INIT: Final = "init.mp4"
 PLAYLIST: Final = "index.m3u8"
+"""The audio's media playlist: the URL listeners are given (``listen.hls``)."""
+CAPTIONS_PLAYLIST: Final = "captions.m3u8"
+MULTIVARIANT: Final = "multivariant.m3u8"
+CAPTIONS_GROUP: Final = "captions"
+BANDWIDTH: Final = 80_000
+"""The room's 64 kbps Opus (constrained VBR) and its fMP4 boxes, rounded up, in bits/s."""
+CODECS: Final = "opus"
+PENDING_CUES: Final = 500
+"""Captions kept while no audio comes to write them with; the oldest go first."""
+SEEN_CUES: Final = 500
+"""Recent cue ids remembered, so a caption sent twice (a feed's reconnection) is written once."""
 
 
 def segment_name(msn: int) -> str:
@@ -70,24 +99,65 @@ def part_name(msn: int, index: int) -> str:
     return f"{msn}.{index}.m4s"
 
 
+def captions_name(msn: int) -> str:
+    """Segment ``n``'s captions: the same seqs as ``n.m4s``."""
+    return f"{msn}.vtt"
+
+
+def multivariant() -> str:
+    """The multivariant playlist: the audio, with the captions as its subtitles."""
+    captions = Subtitles(CAPTIONS_GROUP, "Captions", "en", CAPTIONS_PLAYLIST)
+    return MultivariantPlaylist(PLAYLIST, BANDWIDTH, CODECS, (captions,)).render()
+
+
 @dataclass
 class Update:
-    """What one call changed, to apply in order: ``objects``, ``playlist``, ``deletes``."""
+    """What one call changed, to apply in order: objects (``objects``, ``captions``), playlists
+    (``playlist``, ``captions_playlist``, then ``multivariant``), deletions (``deletes``,
+    ``captions_deletes``). The audio's fields are what ``RenditionStore.write`` stores."""
 
     objects: list[tuple[str, bytes]] = field(default_factory=list)
+    """fMP4: the init segment, segments and parts."""
     playlist: str | None = None
     deletes: list[str] = field(default_factory=list)
+    captions: list[tuple[str, bytes]] = field(default_factory=list)
+    """WebVTT segments."""
+    captions_playlist: str | None = None
+    multivariant: str | None = None
+    captions_deletes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.objects or self.playlist is not None or self.deletes)
+        return bool(
+            self.objects
+            or self.playlist is not None
+            or self.deletes
+            or self.captions
+            or self.captions_playlist is not None
+            or self.multivariant is not None
+            or self.captions_deletes
+        )
 
     def merge(self, later: "Update") -> "Update":
-        """This update followed by ``later``, as one (only the newer playlist is kept)."""
+        """This update followed by ``later``, as one (only the newer playlists are kept)."""
         return Update(
             [*self.objects, *later.objects],
-            later.playlist if later.playlist is not None else self.playlist,
+            _newer(self.playlist, later.playlist),
             [*self.deletes, *later.deletes],
+            [*self.captions, *later.captions],
+            _newer(self.captions_playlist, later.captions_playlist),
+            _newer(self.multivariant, later.multivariant),
+            [*self.captions_deletes, *later.captions_deletes],
         )
+
+
+def _newer(earlier: str | None, later: str | None) -> str | None:
+    return later if later is not None else earlier
+
+
+def _delete(update: Update, names: list[str]) -> None:
+    """Retired names to delete: the audio's go to ``deletes``, the captions' to their own list."""
+    for name in names:
+        (update.captions_deletes if name.endswith(".vtt") else update.deletes).append(name)
 
 
 @dataclass
@@ -131,6 +201,13 @@ class Segmenter:
         self._dateranges: list[DateRange] = []
         self._tier: str | None = None
         self._restarting = False
+        self._cues: list[webvtt.Cue] = []
+        """Final captions not yet written in full: see ``media.webvtt.due``."""
+        self._seen: deque[str] = deque(maxlen=SEEN_CUES)
+        self._last_segment = False
+        """Ending: the segment completed now is the last one, and takes every pending cue."""
+        self._multivariant = False
+        """Whether the multivariant playlist was written."""
 
     # --- input ------------------------------------------------------------
 
@@ -170,17 +247,27 @@ class Segmenter:
         )
         return Update(playlist=self._render()) if self._listed() else Update()
 
+    def caption(self, cue: webvtt.Cue) -> None:
+        """A final caption: written with the next segment completed (never on its own)."""
+        if self.ended or cue.id in self._seen:
+            return
+        self._seen.append(cue.id)
+        self._cues.append(cue)
+        del self._cues[:-PENDING_CUES]
+
     def end(self) -> Update:
         """The room ended: the last short segment, and ``EXT-X-ENDLIST``."""
         update = Update()
         if self.ended:
             return update
+        self._last_segment = True
         self._close_stream(update)
         self.ended = True
         if self._listed():
             update.playlist = self._render()
+            self._render_captions(update)
             for _, names in self._retired:
-                update.deletes.extend(names)
+                _delete(update, names)
             self._retired.clear()
         return update
 
@@ -218,6 +305,10 @@ class Segmenter:
         update.objects.append(
             (segment_name(segment.msn), b"".join(part.data for part in segment.parts))
         )
+        last = segment.parts[-1]
+        end = math.inf if self._last_segment else (last.first_seq + last.frames) * FRAME_US / 1e6
+        cues, self._cues = webvtt.due(self._cues, end)
+        update.captions.append((captions_name(segment.msn), webvtt.render(cues).encode()))
 
     def _close_stream(self, update: Update) -> None:
         """Flush the muxer; the segment in progress ends where the stream does."""
@@ -249,7 +340,7 @@ class Segmenter:
                 names.extend(self._part_name(part) for part in segment.parts)
                 segment.parts_listed = False
             if not parts_only and segment.complete:
-                names.append(segment_name(segment.msn))
+                names.extend((segment_name(segment.msn), captions_name(segment.msn)))
         if names:
             self._retired.append((seq, names))
 
@@ -265,17 +356,40 @@ class Segmenter:
             complete = complete[len(gone) :]
         self._retire(seq, complete[: max(0, len(complete) - PART_SEGMENTS)], parts_only=True)
         while self._retired and self._retired[0][0] + RETIRE_FRAMES <= seq:
-            update.deletes.extend(self._retired.popleft()[1])
+            _delete(update, self._retired.popleft()[1])
         update.playlist = self._render()
+        if update.captions:
+            self._render_captions(update)
         return update
 
     def _listed(self) -> bool:
         return any(segment.parts for segment in self._segments)
 
+    def _target_duration(self, segments: list[_Segment]) -> int:
+        seconds = self.segment_frames * FRAME_US / 1e6
+        return math.ceil(max([seconds, *(s.frames * FRAME_US / 1e6 for s in segments)]))
+
+    def _render_captions(self, update: Update) -> None:
+        """The captions playlist: the audio playlist's complete segments, as WebVTT."""
+        segments = [s for s in self._segments if s.complete]
+        if not segments:
+            return
+        update.captions_playlist = MediaPlaylist(
+            target_duration=self._target_duration(segments),
+            map_uri=None,
+            segments=tuple(
+                SegmentEntry(s.msn, s.capture_us, s.frames * FRAME_US / 1e6, captions_name(s.msn))
+                for s in segments
+            ),
+            discontinuity_sequence=self.discontinuity,
+            ended=self.ended,
+        ).render()
+        if not self._multivariant:
+            self._multivariant = True
+            update.multivariant = multivariant()
+
     def _render(self) -> str:
         segments = [s for s in self._segments if s.parts]
-        seconds = self.segment_frames * FRAME_US / 1e6
-        longest = max([seconds, *(s.frames * FRAME_US / 1e6 for s in segments)])
         first_us = segments[0].capture_us if segments else 0
         earlier = [d for d in self._dateranges if d.start_us <= first_us]
         dateranges = [*earlier[-1:], *(d for d in self._dateranges if d.start_us > first_us)]
@@ -283,7 +397,7 @@ class Segmenter:
         if self._next_part is not None and not self.ended:
             hint = part_name(*self._next_part)
         return MediaPlaylist(
-            target_duration=math.ceil(longest),
+            target_duration=self._target_duration(segments),
             map_uri=INIT,
             segments=tuple(
                 SegmentEntry(

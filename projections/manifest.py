@@ -1,8 +1,9 @@
 """The recording manifest of a room, folded from its events: a pure projection.
 
-Three logs feed it: ``stoa.room-events`` (the room, roles, chapters, publish
+Four logs feed it: ``stoa.room-events`` (the room, roles, chapters, publish
 and delete, clips), ``stoa.media-events`` (speaker turns, the recorder's
-chunks and files) and ``stoa.presence`` (who listened when). The agent sees
+chunks and files), ``stoa.presence`` (who listened when) and
+``stoa.transcripts`` (whether there is a transcript, and how far it goes). The agent sees
 them interleaved in whatever order the broker delivers; a rebuild reads them
 one after the other. So each part of the manifest comes from one log only,
 every step is idempotent (room events by ``seq``, the rest by what they name),
@@ -11,6 +12,7 @@ after it: the folded manifest does not depend on how the logs interleave.
 """
 
 from collections.abc import Iterable
+from uuid import UUID
 
 from schemas import events as e
 from schemas.manifest import (
@@ -52,6 +54,8 @@ def apply(manifest: RecordingManifest | None, event: e.Event) -> RecordingManife
         return changed.model_copy(update={"room_version": event.seq})
     if isinstance(event, e.ListenerJoined | e.ListenerLeft):
         return _presence(manifest, event)
+    if isinstance(event, e.TranscriptSegment):
+        return _transcript(manifest, event)
     return _media_event(manifest, event)
 
 
@@ -67,6 +71,7 @@ def rebuild(
     room_events: Iterable[e.Event],
     media_events: Iterable[e.Event],
     presence: Iterable[PresenceBatch],
+    transcripts: Iterable[e.Event] = (),
 ) -> RecordingManifest | None:
     """The manifest from the logs, read one after the other (``stoa replay``, tests)."""
     manifest: RecordingManifest | None = None
@@ -76,6 +81,8 @@ def rebuild(
         manifest = apply(manifest, event)
     for batch in presence:
         manifest = apply_presence(manifest, batch)
+    for event in transcripts:
+        manifest = apply(manifest, event)
     return manifest
 
 
@@ -118,6 +125,7 @@ def _room_event(m: RecordingManifest, ev: e.Event) -> RecordingManifest:
                     "web": None,
                     "podcast": None,
                     "clips": (),
+                    **_NO_TRANSCRIPT,
                 }
             )
         case e.ClipCreated():
@@ -233,3 +241,45 @@ def _turn(m: RecordingManifest, user: str, talking: bool, at: float) -> Recordin
             return m
         turns[open_at] = turns[open_at].model_copy(update={"end": max(at, turns[open_at].start)})
     return m.model_copy(update={"turns": tuple(turns)})
+
+
+# --- stoa.transcripts ---------------------------------------------------------------------
+
+_NO_TRANSCRIPT: dict[str, object] = {
+    "transcript_uri": None,
+    "captions_uri": None,
+    "transcript_segments": 0,
+    "transcript_end_seconds": None,
+    "transcript_last_segment": None,
+}
+"""A deleted recording has no transcript either (the archive's copy is no longer served)."""
+
+
+def transcript_path(recording_id: UUID) -> str:
+    """The API path of a recording's transcript; the gateway puts its own origin in front."""
+    return f"/v1/recordings/{recording_id}/transcript"
+
+
+def _transcript(m: RecordingManifest, ev: e.TranscriptSegment) -> RecordingManifest:
+    """Count a final segment and note where the transcript ends.
+
+    The speech-to-text worker publishes a room's final segments in time order on the
+    room's partition, so a segment that does not come after the last one counted (by
+    end, then id) is a redelivery: the count stays exact without keeping every id.
+    """
+    if m.deleted:
+        return m
+    mark = (ev.data.end_seconds, str(ev.data.segment_id))
+    last = m.transcript_end_seconds
+    if last is not None and mark <= (last, str(m.transcript_last_segment)):
+        return m
+    path = transcript_path(m.recording_id)
+    return m.model_copy(
+        update={
+            "transcript_uri": path,
+            "captions_uri": f"{path}?format=vtt",
+            "transcript_segments": m.transcript_segments + 1,
+            "transcript_end_seconds": ev.data.end_seconds,
+            "transcript_last_segment": ev.data.segment_id,
+        }
+    )

@@ -2,8 +2,10 @@
 
 Kept by the manifest agent on ``stoa.recording-manifests`` (compacted, keyed by
 room id) and rebuilt by replay (``projections.manifest``). Times of day are
-kept as they happened; offsets (chapters, turns, chunks, clips) count seconds
-from the room's start, which is where the recording's timeline starts.
+kept as they happened; offsets (chapters, turns, chunks, clips, transcript
+segments) count seconds from the room's start, which is where the recording's
+timeline starts. The transcript itself lives in the archive (it can be long);
+the manifest only says that there is one and where to read it.
 """
 
 from datetime import datetime
@@ -95,6 +97,15 @@ class RecordingManifest(WireModel):
     """Joins past ``MAX_PARTICIPANTS`` people: counted, not named."""
     clips: tuple[Clip, ...] = ()
     transcript_uri: str | None = None
+    """The transcript's API path (JSON), once a segment was heard; None until then."""
+    captions_uri: str | None = None
+    """The same transcript as WebVTT captions, for players."""
+    transcript_segments: int = 0
+    """Final segments folded in (from ``stoa.transcripts``)."""
+    transcript_end_seconds: float | None = None
+    """Where the last segment folded in ends, in seconds from the room's start."""
+    transcript_last_segment: UUID | None = None
+    """With ``transcript_end_seconds``, the mark a redelivered segment is recognised by."""
     room_version: int = 0
     """The last ``stoa.room-events`` seq folded in."""
 

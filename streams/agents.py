@@ -80,7 +80,9 @@ def install(
     """Declare the tables and agents of a Stoa worker on ``app``."""
     commands = raw_topic(app, t.COMMANDS, partitions=partitions)
     presence_in = raw_topic(app, t.PRESENCE, t.ROOM_EVENTS, partitions=partitions)
-    manifests_in = raw_topic(app, t.ROOM_EVENTS, t.MEDIA_EVENTS, t.PRESENCE, partitions=partitions)
+    manifests_in = raw_topic(
+        app, t.ROOM_EVENTS, t.MEDIA_EVENTS, t.PRESENCE, t.TRANSCRIPTS, partitions=partitions
+    )
     flags_in = raw_topic(app, t.ROOM_EVENTS, t.MODERATION, partitions=partitions)
     out = {
         spec.name: raw_topic(app, spec, partitions=partitions)
@@ -201,7 +203,7 @@ def install(
 
     @app.agent(manifests_in, name="stoa.manifests")
     async def manifest_keeper(stream: Any) -> None:
-        """Fold the room, media and presence logs into each room's recording manifest."""
+        """Fold the room, media, presence and transcript logs into each room's manifest."""
         async for event in stream.events():
             topic = event.message.topic
             try:

@@ -275,7 +275,17 @@ def target(stack: Stack) -> Iterator[Target]:
 
 
 @pytest.fixture(scope="module")
-def api_schema(stack: Stack) -> schemathesis.BaseSchema:
+def archiver(stack: Stack) -> Iterator[None]:
+    """The archive the gateway searches transcripts in: without it search answers 503."""
+    process = stack.start_archiver()
+    stack.archive_url()
+    yield
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def api_schema(stack: Stack, archiver: None) -> schemathesis.BaseSchema:
     config = schemathesis.Config.from_dict(
         {
             "request-timeout": 30,

@@ -5,11 +5,14 @@ mixes it and appends the mix to ``stoa.room-audio``; a speech-to-text worker
 process (Whisper tiny.en, the default engine) transcribes it and its captions
 come back through ``stoa.captions`` to a WebSocket listener of the gateway and
 to one of a relay. Then the worker is SIGKILLed: listeners are told captions
-are unavailable, and a second worker takes the room over.
+are unavailable, and a second worker takes the room over; a person listening on the
+room page in Chromium reads the captions, hides and shows them, and sees "Captions
+unavailable" while no worker transcribes the room.
 """
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,12 +23,15 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, async_playwright, expect
 
 from infra.localstack import Stack
 from infra.settings import Settings
 from media import clients
 from media.tokens import MediaTokens
 from media.urls import listen_url
+from tests.app_pages import AppPage, app_page, sign_in
+from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.kafka_client import consume_json
 from tests.media_clients import eventually, live_room, speech_packets, start_asr_worker, talking
 
@@ -49,6 +55,17 @@ def first_worker(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
     if process.poll() is None:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -124,8 +141,39 @@ async def test_a_killed_worker_shows_captions_unavailable_and_a_second_takes_the
     http: aiohttp.ClientSession,
     room: TalkingRoom,
     first_worker: subprocess.Popen[bytes],
+    browser: Browser,
 ) -> None:
     listener, task = await listening(http, stack.gateway_url, room.room_id, "cap-kill")
+    async with app_page(browser, stack.gateway_url, "captions") as app:
+        try:
+            await killed_and_taken_over(stack, room, first_worker, listener, app)
+        finally:
+            task.cancel()
+
+
+async def killed_and_taken_over(
+    stack: Stack,
+    room: TalkingRoom,
+    first_worker: subprocess.Popen[bytes],
+    listener: clients.WsListener,
+    app: AppPage,
+) -> None:
+    """Page and WebSocket listener read captions; the worker dies; a second one comes."""
+    page = app.page
+    await app.goto(f"/rooms/{room.room_id}")
+    await sign_in(app, "cap-page")
+    await page.click("#listen-btn")
+    lines, status = page.locator("#captions-lines"), page.locator("#captions-status")
+    spoken = re.compile("|".join(KEY_WORDS), re.IGNORECASE)
+    await expect(lines).to_contain_text(spoken, timeout=60_000)
+    await expect(page.locator(".caption-speaker").first).to_contain_text("cap-host")
+    await page.click("#captions-toggle")
+    await expect(lines).to_be_hidden()
+    await expect(page.locator("#captions-toggle")).to_have_attribute("aria-pressed", "false")
+    await page.click("#captions-toggle")
+    await expect(lines).to_be_visible()
+    await app.assert_accessible("room with captions")
+    await app.shot("room-captions")
     second: subprocess.Popen[bytes] | None = None
     try:
         assert await eventually(lambda: bool(texts_of(listener, "caption")), timeout=60)
@@ -147,6 +195,7 @@ async def test_a_killed_worker_shows_captions_unavailable_and_a_second_takes_the
         assert unavailable_at is not None
         unavailable = json.loads(listener.texts[unavailable_at])
         assert unavailable["reason"], unavailable
+        await expect(status).to_have_text("Captions unavailable", timeout=10_000)
         second = await asyncio.to_thread(start_asr_worker, stack, "asr-b")
 
         def captions_again() -> bool:
@@ -167,8 +216,9 @@ async def test_a_killed_worker_shows_captions_unavailable_and_a_second_takes_the
         assert ("stoa-media", "unavailable") in said, said
         assert ("asr-b", "live") in said, said
         assert said.index(("stoa-media", "unavailable")) < said.index(("asr-b", "live")), said
+        await expect(status).not_to_have_text("Captions unavailable", timeout=10_000)
+        await page.click("#stop-btn")
     finally:
-        task.cancel()
         if second is not None:
             second.terminate()
             second.wait(timeout=10)

@@ -1,6 +1,6 @@
-"""The recording manifest folded from the room, media and presence logs (pure).
+"""The recording manifest folded from the room, media, presence and transcript logs (pure).
 
-The agent meets the three logs interleaved however the broker delivers them; a
+The agent meets the four logs interleaved however the broker delivers them; a
 rebuild reads them one after another. Both must give the same manifest, and a
 redelivered event must change nothing.
 """
@@ -121,8 +121,30 @@ def presence_log() -> list[PresenceBatch]:
     ]
 
 
+def transcript_log() -> list[e.Event]:
+    """What the speech-to-text worker says, in time order (ids fixed, so rebuilds compare)."""
+
+    def segment(n: int, start: float, end: float, text: str) -> e.Event:
+        return e.TranscriptSegment(
+            event_id=uuid.UUID(int=1000 + n), room_id=ROOM, actor_id="stoa-asr",
+            occurred_at=T0 + timedelta(seconds=end),
+            data=e.TranscriptSegmentData(segment_id=uuid.UUID(int=n), text=text,
+                                         start_seconds=start, end_seconds=end, speaker_id="host"),
+        )  # fmt: skip
+
+    return [
+        segment(1, 1.0, 2.5, "Good evening."),
+        segment(2, 2.5, 4.0, "Welcome to the news."),
+        segment(3, 130.0, 140.5, "A question from the floor."),
+    ]
+
+
+def logs() -> tuple[list[e.Event], list[e.Event], list[PresenceBatch], list[e.Event]]:
+    return room_log(), media_log(), presence_log(), transcript_log()
+
+
 def test_the_manifest_holds_the_rooms_people_turns_chapters_files_and_clips() -> None:
-    m = rebuild(room_log(), media_log(), presence_log())
+    m = rebuild(*logs())
     assert m is not None
     assert (m.recording_id, m.title, m.host_id, m.room_status) == (RID, "Evening", "host", "ended")
     assert m.published and not m.deleted and m.status == "ready"
@@ -148,6 +170,19 @@ def test_the_manifest_holds_the_rooms_people_turns_chapters_files_and_clips() ->
     assert [(cl.start_seconds, cl.end_seconds, cl.created_by) for cl in m.clips] == [
         (10, 20, "host")
     ]
+    assert m.transcript_uri == f"/v1/recordings/{RID}/transcript"
+    assert m.captions_uri == f"/v1/recordings/{RID}/transcript?format=vtt"
+    assert (m.transcript_segments, m.transcript_end_seconds) == (3, 140.5)
+
+
+def test_a_room_nobody_transcribed_has_no_transcript_link() -> None:
+    m = rebuild(room_log(), media_log(), presence_log())
+    assert m is not None
+    assert (m.transcript_uri, m.captions_uri, m.transcript_segments) == (None, None, 0)
+
+
+def test_a_transcript_segment_before_the_room_exists_changes_nothing() -> None:
+    assert apply(None, transcript_log()[0]) is None
 
 
 def test_deleting_forgets_every_file_and_clip() -> None:
@@ -155,13 +190,14 @@ def test_deleting_forgets_every_file_and_clip() -> None:
         event_id=uuid.uuid4(), room_id=ROOM, actor_id="host", seq=len(room_log()) + 1,
         occurred_at=T0 + timedelta(hours=1), data=e.RecordingData(recording_id=RID),
     )  # fmt: skip
-    m = rebuild([*room_log(), deleted], media_log(), presence_log())
+    m = rebuild([*room_log(), deleted], media_log(), presence_log(), transcript_log())
     assert m is not None and m.deleted and m.status == "deleted" and not m.published
     assert (m.chunks, m.web, m.podcast, m.clips) == ((), None, None, ())
+    assert (m.transcript_uri, m.captions_uri, m.transcript_segments) == (None, None, 0)
 
 
 def test_every_event_applied_twice_changes_nothing() -> None:
-    once = rebuild(room_log(), media_log(), presence_log())
+    once = rebuild(*logs())
     m: RecordingManifest | None = None
     for event in room_log():
         m = apply(apply(m, event), event)
@@ -169,18 +205,29 @@ def test_every_event_applied_twice_changes_nothing() -> None:
         m = apply(apply(m, event), event)
     for batch in presence_log():
         m = apply_presence(apply_presence(m, batch), batch)
+    for event in transcript_log():
+        m = apply(apply(m, event), event)
     assert m == once
+
+
+def test_a_redelivered_run_of_segments_is_counted_once() -> None:
+    """After a crash the agent reads again from its last commit: a run it already folded."""
+    m = rebuild(*logs())
+    again = m
+    for event in transcript_log()[1:]:
+        again = apply(again, event)
+    assert again == m and m is not None and m.transcript_segments == 3
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.randoms(use_true_random=False))
-def test_any_interleaving_of_the_three_logs_gives_the_rebuilt_manifest(rnd: object) -> None:
-    logs: list[list[e.Event | PresenceBatch]] = [[*room_log()], [*media_log()], [*presence_log()]]
+def test_any_interleaving_of_the_four_logs_gives_the_rebuilt_manifest(rnd: object) -> None:
+    pending: list[list[e.Event | PresenceBatch]] = [[*log] for log in logs()]
     m: RecordingManifest | None = None
     # RoomCreated first: nothing else can exist before the room does
-    m = apply(m, logs[0].pop(0))  # type: ignore[arg-type]
-    while any(logs):
-        log = rnd.choice([log for log in logs if log])  # type: ignore[attr-defined]
+    m = apply(m, pending[0].pop(0))  # type: ignore[arg-type]
+    while any(pending):
+        log = rnd.choice([log for log in pending if log])  # type: ignore[attr-defined]
         item = log.pop(0)
         m = apply_presence(m, item) if isinstance(item, PresenceBatch) else apply(m, item)
-    assert m == rebuild(room_log(), media_log(), presence_log())
+    assert m == rebuild(*logs())

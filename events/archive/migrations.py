@@ -27,6 +27,7 @@ def _sql(name: str) -> tuple[str, ...]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events table", _sql("001_events")),
     Migration(2, "analytics views", _sql("002_analytics")),
+    Migration(3, "transcript index", _sql("003_transcripts")),
 )
 
 LEDGER = """

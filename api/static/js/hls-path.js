@@ -10,12 +10,29 @@
  * The playlist carries the room's tier as `#EXT-X-DATERANGE` tags of CLASS
  * "dev.stoa.tier" with an X-TIER attribute; the latest one says whether the room is still
  * served over HLS (`onTier` is told each playlist reload's value).
+ *
+ * Captions. The path loads the room's multivariant playlist (`multivariant.m3u8` beside
+ * the `index.m3u8` it is given, same token), which adds the room's final captions as a
+ * WebVTT subtitles rendition; hls.js's light build has no subtitles, so the full build is
+ * vendored. The track is selected although it is not DEFAULT (nothing is shown: cues are
+ * not rendered natively), and each cue goes to `onCaption(message)` once, in the shape of
+ * the WebSocket's final caption message:
+ *   {type: "caption", text, final: true, start, end, speaker_id, segment_id?}
+ * with `start`/`end` in seconds from the room's start (the seq clock, seq * 0.020) and
+ * `speaker_id` from the cue's voice span (`<v ann>`, else null). A cue is told when the
+ * element's play position reaches its start, or at once if it was parsed later than that
+ * (captions lag the audio by a few seconds, and a late one goes into a later segment).
+ * The same caption in two segments (it spans both) is told once (by its cue id, the
+ * caption's `segment_id`).
  */
 
 import { FRAME_SAMPLES, SAMPLE_RATE, SEQ_MOD } from "./listen-protocol.js";
 
-export const HLS_URL = new URL("../vendor/hls.light.min.mjs", import.meta.url);
+export const HLS_URL = new URL("../vendor/hls.min.mjs", import.meta.url);
 export const TIER_CLASS = "dev.stoa.tier";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const VOICE = /^<v(?:\.[^\s>]*)?[ \t]+([^>]*)>([\s\S]*?)(?:<\/v>)?$/;
+const ENTITIES = { amp: "&", lt: "<", gt: ">", nbsp: "\u00a0", lrm: "\u200e", rlm: "\u200f" };
 
 let hlsModule = null;
 
@@ -43,17 +60,51 @@ export function latestTier(dateRanges) {
   return latest ? latest.attr["X-TIER"] : null;
 }
 
+/** The multivariant playlist beside a room's audio playlist (`.../index.m3u8?token=...`). */
+export function multivariantUrl(url) {
+  const base = typeof location !== "undefined" ? location.href : undefined;
+  const parsed = new URL(url, base);
+  parsed.pathname = parsed.pathname.replace(/\/index\.m3u8$/, "/multivariant.m3u8");
+  return parsed.href;
+}
+
+function unescapeVtt(text) {
+  return text.replace(/&(amp|lt|gt|nbsp|lrm|rlm);/g, (_, name) => ENTITIES[name]);
+}
+
+/**
+ * A WebVTT cue as the WebSocket's final caption message. `shift` is the seconds between
+ * the element's timeline and the room's (hls.js's initPTS, see `seqAt`).
+ */
+export function captionMessage(cue, shift) {
+  const voice = VOICE.exec(cue.text);
+  const id = String(cue.id || "").replace(/^hlsjscc\d+_/, "");
+  const message = {
+    type: "caption",
+    text: unescapeVtt(voice ? voice[2] : cue.text),
+    final: true,
+    start: Math.round((cue.startTime + shift) * 1000) / 1000,
+    end: Math.round((cue.endTime + shift) * 1000) / 1000,
+    speaker_id: voice ? unescapeVtt(voice[1]).trim() || null : null,
+  };
+  if (UUID.test(id)) message.segment_id = id;
+  return message;
+}
+
 export class HlsPath {
   /**
    * @param {import("./frame-player.js").AudioOutput} output
    * @param {string} url the playlist (its token in the query)
-   * @param {{onTier?: Function, onFatal?: Function, onEnded?: Function, log?: Function}} hooks
+   * @param {{onTier?: Function, onFatal?: Function, onEnded?: Function,
+   *   onCaption?: Function, log?: Function}} hooks
    */
   constructor(output, url, { onTier = () => {}, onFatal = () => {}, onEnded = () => {},
-    log = () => {} } = {}) {
+    onCaption = () => {}, log = () => {} } = {}) {
     this.output = output;
     this.url = url;
-    this.hooks = { onTier, onFatal, onEnded, log };
+    this.hooks = { onTier, onFatal, onEnded, onCaption, log };
+    this.cues = new Map(); // parsed, not told yet: id -> VTTCue
+    this.toldCues = new Set(); // ids told to onCaption
     this.audio = null;
     this.source = null;
     this.hls = null;
@@ -73,11 +124,13 @@ export class HlsPath {
     this.source.connect(this.output.input);
     this.audio.addEventListener("ended", () => { if (!this.closed) this.hooks.onEnded(); });
     this.audio.addEventListener("seeking", () => { this.seeks += 1; });
+    this.audio.addEventListener("timeupdate", () => this._tellCues());
     const hls = new Hls({
       enableWorker: false,
       liveSyncDurationCount: 2,
       enableDateRangeMetadataCues: false,
       backBufferLength: 10,
+      renderTextTracksNatively: false, // cues come as CUES_PARSED, for onCaption
     });
     this.hls = hls;
     hls.on(Hls.Events.INIT_PTS_FOUND, (event, data) => {
@@ -92,6 +145,16 @@ export class HlsPath {
     };
     hls.on(Hls.Events.LEVEL_LOADED, levelLoaded);
     hls.on(Hls.Events.LEVEL_UPDATED, levelLoaded);
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (event, data) => {
+      if (data.subtitleTracks.length && hls.subtitleTrack === -1) hls.subtitleTrack = 0;
+    });
+    hls.on(Hls.Events.CUES_PARSED, (event, data) => {
+      if (data.type !== "subtitles") return;
+      for (const cue of data.cues) {
+        if (!this.toldCues.has(cue.id)) this.cues.set(cue.id, cue);
+      }
+      this._tellCues();
+    });
     hls.on(Hls.Events.ERROR, (event, data) => {
       this.hooks.log(`hls ${data.fatal ? "fatal " : ""}error: ${data.type} ${data.details}`);
       if (data.fatal && !this.closed) this.hooks.onFatal(data);
@@ -102,7 +165,25 @@ export class HlsPath {
       });
     }
     hls.attachMedia(this.audio);
-    hls.loadSource(this.url);
+    hls.loadSource(multivariantUrl(this.url));
+  }
+
+  /** Tell onCaption the parsed cues the play position has reached (or passed). */
+  _tellCues() {
+    if (!this.initPts || !this.audio || this.closed) return;
+    const now = this.audio.currentTime;
+    const shift = this.initPts.base / this.initPts.timescale;
+    const due = [...this.cues.values()].filter((cue) => cue.startTime <= now)
+      .sort((a, b) => a.startTime - b.startTime);
+    for (const cue of due) {
+      this.cues.delete(cue.id);
+      this.toldCues.add(cue.id);
+      try {
+        this.hooks.onCaption(captionMessage(cue, shift));
+      } catch (e) {
+        this.hooks.log(`hls onCaption: ${e}`);
+      }
+    }
   }
 
   /** The wire seq at the element's play position, once hls.js knows the timeline. */
@@ -159,5 +240,6 @@ export class HlsPath {
     }
     if (this.source) this.source.disconnect();
     this.hls = this.audio = this.source = null;
+    this.cues.clear();
   }
 }

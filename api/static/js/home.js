@@ -16,6 +16,7 @@ import {
 } from "./auth.js";
 import { $, act, h, plural, renderAccount, showError, whenText } from "./ui.js";
 import { clock } from "./timeline.js";
+import { installSearch } from "./search.js";
 
 const POLL_MS = 4000;
 const PAGE = 20;
@@ -253,6 +254,7 @@ function main() {
     return;
   }
   createForm();
+  installSearch();
   $("live-more").addEventListener("click", () => {
     livePages += 1;
     refresh();

@@ -630,6 +630,7 @@ export class RoomListener {
       onTier: (tier) => this._hlsTier(tier),
       onFatal: (data) => this._hlsFailed(data),
       onEnded: () => this._finish("ended", "the HLS stream ended"),
+      onCaption: (message) => this.onText(message), // the WebVTT rendition's finals
       log: (line) => this._log(line),
     });
   }

@@ -11,15 +11,18 @@
  * - The host publishes and unpublishes, deletes (two presses) and cuts clips from a range
  *   (typed as m:ss or taken from the player's position). A refusal shows the API's own
  *   sentence in #alert; what changed is said in the polite #notice.
+ * - The transcript (transcript.js, from `GET …/transcript`) lists what was said; a line
+ *   seeks there, and the host makes a clip of the lines selected.
+ * - `?t=SECONDS` (a search result's link) starts the player there.
  */
 
 import { api } from "./api.js";
 import { currentUser, getToken, takeFragmentToken } from "./auth.js";
 import { clock, parseClock, Timeline } from "./timeline.js";
+import { MAX_CLIP_SECONDS, Transcript } from "./transcript.js";
 import { $, act, announce, confirming, h, plural, renderAccount, showError } from "./ui.js";
 
 const POLL_MS = { processing: 2000, recording: 10000, scheduled: 30000 };
-const MAX_CLIP_SECONDS = 600;
 const STATUS = {
   ready: "Ready",
   processing: "Being prepared",
@@ -44,9 +47,22 @@ const match = location.pathname.match(/^\/recordings\/([^/]+)\/?$/);
 const recordingId = match ? decodeURIComponent(match[1]) : null;
 const recordingPath = (rest = "") => `/v1/recordings/${encodeURIComponent(recordingId)}${rest}`;
 
-const page = { me: currentUser(), rec: null, deleted: false, timer: null };
+const page = {
+  me: currentUser(), rec: null, deleted: false, timer: null,
+  startAt: startPosition(), transcriptOf: null, selection: null,
+};
 const player = $("player");
 const timeline = new Timeline($("timeline"), $("chapter-list"), seek);
+const transcript = new Transcript($("transcript"), {
+  onSeek: (seconds) => seek(seconds, { play: true }),
+  onSelect: selectLines,
+});
+
+/** `?t=SECONDS` from a search result: where to start playing (null: from the start). */
+function startPosition() {
+  const t = Number.parseFloat(new URLSearchParams(location.search).get("t"));
+  return Number.isFinite(t) && t >= 0 ? t : null;
+}
 
 const isHost = () => !!page.me && !!page.rec && page.me.id === page.rec.host_id;
 const moderates = () => isHost() || (!!page.me && !!page.rec && page.rec.cohost_ids.includes(page.me.id));
@@ -94,7 +110,8 @@ function refused(error) {
   document.title = `${title} — Stoa`;
   showError(error.message);
   for (const id of ["player-box", "timeline-section", "people-section", "clips-section",
-    "manage-section", "rec-status", "rec-published", "rec-topics", "rec-room"]) $(id).hidden = true;
+    "manage-section", "rec-status", "rec-published", "rec-topics", "rec-room",
+    "transcript-section"]) $(id).hidden = true;
   for (const id of ["rec-host", "rec-date", "rec-duration"]) $(id).textContent = "";
   setBanner(error.status === 401 ? "Sign in (top of the page) if you host this room." : "");
   stopPlayer();
@@ -137,6 +154,7 @@ function render() {
 
   $("player-box").hidden = !ready;
   if (ready) renderPlayer(rec);
+  renderTranscript(rec, ready);
   $("timeline-section").hidden = !ready;
   if (ready) {
     timeline.render({ duration: rec.duration_seconds, chapters: rec.chapters, turns: rec.turns });
@@ -151,7 +169,10 @@ function render() {
 
 function renderPlayer(rec) {
   const src = mediaUrl(rec.audio.url);
-  if (player.getAttribute("src") !== src) player.src = src;
+  if (player.getAttribute("src") !== src) {
+    player.src = src;
+    if (page.startAt !== null) startFrom(page.startAt);
+  }
   const download = $("download");
   download.hidden = !rec.podcast;
   if (rec.podcast) {
@@ -162,6 +183,59 @@ function renderPlayer(rec) {
   missing.hidden = !(rec.missing_seconds >= 1);
   missing.textContent = `${Math.round(rec.missing_seconds)} s of the room could not be recorded; `
     + "they play as silence.";
+}
+
+/** The transcript section: fetched once per count of segments (it grows while live). */
+async function renderTranscript(rec, ready) {
+  const section = $("transcript-section");
+  section.hidden = !ready || !rec.transcript_url;
+  if (section.hidden) return;
+  $("transcript-clip").hidden = !isHost();
+  $("transcript-hint").textContent = isHost()
+    ? "Press a line to play from there. Tick lines to make a clip of them."
+    : "Press a line to play from there.";
+  const captions = $("captions-link");
+  captions.hidden = !rec.captions_url;
+  if (rec.captions_url) captions.href = mediaUrl(rec.captions_url, !rec.published);
+  const key = `${rec.recording_id}:${rec.transcript_segments}:${isHost()}`;
+  if (page.transcriptOf === key) return;
+  page.transcriptOf = key;
+  const state = $("transcript-state");
+  try {
+    const body = await api("GET", recordingPath("/transcript"));
+    transcript.render(body.segments, { selectable: isHost() });
+    state.hidden = body.segments.length > 0;
+    state.textContent = "Nothing was transcribed.";
+  } catch (e) {
+    page.transcriptOf = null;
+    state.hidden = false;
+    state.textContent = e.message;
+  }
+}
+
+/** The host ticked or unticked lines: say what the clip would be, and whether it can be. */
+function selectLines(range) {
+  page.selection = range;
+  const button = $("transcript-clip-btn");
+  const tooLong = !!range && range.end - range.start > MAX_CLIP_SECONDS;
+  button.disabled = !range || tooLong;
+  $("transcript-clear").disabled = !range;
+  $("transcript-selection").textContent = !range ? "No lines selected."
+    : tooLong ? "That is more than 10 minutes: select fewer lines."
+      : `Clip ${clock(range.start, { tenths: true })}–${clock(range.end, { tenths: true })}.`;
+}
+
+async function clipLines() {
+  const range = page.selection;
+  if (!range) return;
+  const end = page.rec.duration_seconds ? Math.min(range.end, page.rec.duration_seconds) : range.end;
+  const body = { start: Math.round(range.start * 10) / 10, end: Math.round(end * 10) / 10 };
+  const clip = await act($("transcript-clip-btn"), () => api("POST", recordingPath("/clips"), body));
+  if (!clip) return;
+  page.rec = { ...page.rec, clips: [...page.rec.clips, clip] };
+  transcript.clear();
+  render();
+  announce(`Clip “${clipName(clip)}” created, ${clipRange(clip)}. It is in the clip list.`);
 }
 
 function renderPeople(rec) {
@@ -216,6 +290,14 @@ function seek(seconds, { play }) {
   }
 }
 
+/** Play from `seconds` once the player knows the file (the `?t=` of a search result). */
+function startFrom(seconds) {
+  page.startAt = null;
+  const go = () => seek(seconds, { play: true });
+  if (player.readyState >= 1) go();
+  else player.addEventListener("loadedmetadata", go, { once: true });
+}
+
 function stopPlayer() {
   player.pause();
   if (player.hasAttribute("src")) {
@@ -228,6 +310,7 @@ function stopPlayer() {
 /** While playing, the playhead moves every frame; `timeupdate` alone is 4 times a second. */
 function follow() {
   timeline.show(player.currentTime);
+  transcript.show(player.currentTime);
   if (!player.paused && !player.ended) requestAnimationFrame(follow);
 }
 
@@ -249,7 +332,7 @@ async function deleteRecording() {
   clearTimeout(page.timer);
   stopPlayer();
   for (const id of ["player-box", "timeline-section", "people-section", "clips-section",
-    "manage-section", "rec-published"]) $(id).hidden = true;
+    "manage-section", "rec-published", "transcript-section"]) $(id).hidden = true;
   $("rec-status").textContent = STATUS.deleted;
   $("rec-status").className = "badge deleted";
   $("rec-duration").textContent = "";
@@ -303,7 +386,10 @@ function setHere(input, which) {
 
 function wire() {
   for (const name of ["timeupdate", "seeked", "loadedmetadata"]) {
-    player.addEventListener(name, () => timeline.show(player.currentTime));
+    player.addEventListener(name, () => {
+      timeline.show(player.currentTime);
+      transcript.show(player.currentTime);
+    });
   }
   player.addEventListener("play", () => requestAnimationFrame(follow));
   player.addEventListener("error", () => {
@@ -316,10 +402,12 @@ function wire() {
   $("clip-form").addEventListener("submit", createClip);
   $("clip-start-here").addEventListener("click", () => setHere($("clip-start"), "start"));
   $("clip-end-here").addEventListener("click", () => setHere($("clip-end"), "end"));
+  $("transcript-clip-btn").addEventListener("click", clipLines);
+  $("transcript-clear").addEventListener("click", () => transcript.clear());
 }
 
 /** For tests: the page's state and its player. */
-window.stoaRecording = { page, player, timeline };
+window.stoaRecording = { page, player, timeline, transcript };
 
 function main() {
   renderAccount();

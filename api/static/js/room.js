@@ -21,9 +21,12 @@
  *   chapters and the room's end (host). A refusal shows the API's sentence in #alert.
  * - Recording (room-recording.js): the host's "Record this room" setting before the end, a
  *   "being recorded" note while live, and a link to the replay page once there is one.
+ * - Captions (captions.js): while listening, the live captions the listen connection
+ *   brings, with a toggle and the captions' health ("unavailable", "catching up").
  */
 
 import { api, roomPath } from "./api.js";
+import { Captions } from "./captions.js";
 import { currentUser, getToken, startSignIn, takeFragmentToken } from "./auth.js";
 import { WhepHearing, WsHearing } from "./hearing.js";
 import { ModerationQueue } from "./room-moderation.js";
@@ -86,6 +89,7 @@ const isLive = () => !!page.room && page.room.status === "live" && !page.ended;
 
 const recording = new RecordingSection(roomId, (room) => applyRoom(room));
 const moderation = new ModerationQueue(roomId, () => poll());
+const captions = new Captions($("captions-section"));
 recording.onFound = () => render();
 
 // --- the room's state ---------------------------------------------------------------------
@@ -236,6 +240,8 @@ function onText(message) {
     if (message.talking) page.talking.add(message.user_id);
     else page.talking.delete(message.user_id);
     showTalking(message.user_id);
+  } else {
+    captions.take(message);
   }
 }
 
@@ -290,6 +296,7 @@ function stopHearing({ notify = true } = {}) {
   const hearing = page.hearing;
   page.hearing = null;
   if (hearing) hearing.stop({ notify });
+  captions.clear();
   const was = [...page.talking];
   page.talking.clear();
   was.forEach(showTalking);
@@ -574,6 +581,7 @@ function render() {
   $("listen-btn").hidden = listening || !live || page.removed;
   $("listen-btn").textContent = page.me ? "Listen" : "Sign in to listen";
   $("stop-btn").hidden = !listening || gone;
+  $("captions-section").hidden = !listening || gone;
   renderListening();
 
   const raised = handRaised(room, me);
