@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         default=None, description="a CTranslate2 Whisper directory; unset = the packaged tiny.en"
     )
     vosk_model: Path | None = None
+    asr_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="CPU threads of one speech-to-text worker's engine: 1 scales by workers "
+        "(one per core); more makes each pass, and so each caption, come sooner",
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

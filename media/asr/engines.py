@@ -50,4 +50,6 @@ def load_engine(
 
 def engine_from_settings(settings: Settings) -> Engine:
     """The engine ``STOA_ASR_ENGINE`` / ``STOA_WHISPER_MODEL`` / ``STOA_VOSK_MODEL`` name."""
-    return load_engine(settings.asr_engine, settings.whisper_model, settings.vosk_model)
+    return load_engine(
+        settings.asr_engine, settings.whisper_model, settings.vosk_model, settings.asr_threads
+    )

@@ -25,6 +25,7 @@ stops the other rooms.
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -129,7 +130,7 @@ class AsrWorker:
     def __init__(
         self,
         bootstrap: str,
-        open_transcriber: Callable[[], Transcriber],
+        open_transcriber: Callable[[str], Transcriber],
         screener: Screener | None,
         thresholds: Thresholds,
         worker_id: str,
@@ -213,7 +214,8 @@ class AsrWorker:
         if room is None:
             if headers.get("end") or not room_id:
                 return
-            room = Room(RoomStream(room_id, self.open_transcriber), record.partition)
+            opener = functools.partial(self.open_transcriber, room_id)
+            room = Room(RoomStream(room_id, opener), record.partition)
             self.rooms[room_id] = room
         if headers.get("end"):
             room.ended = True
@@ -384,8 +386,8 @@ class AsrWorker:
                 if idle > IDLE_FINISH_SECONDS and not room.finished:
                     room.ended = True  # nobody on stage: finalise what is pending
                     self._wake.set()
-                if idle > IDLE_FINISH_SECONDS * 2:
-                    continue
+                if idle > IDLE_FINISH_SECONDS * 2 and room.health(now) == room.told:
+                    continue  # a quiet room's news is still told once
                 try:
                     await self._tell_health(room_id, room, now)
                 except asyncio.CancelledError:
@@ -427,7 +429,9 @@ def build_worker(settings: Settings, bootstrap: str, worker_id: str) -> AsrWorke
     engine = engine_from_settings(settings)
     screener = default_screener(settings.data_dir)
     screener.score("warm up")  # load the profanity model now, not on the first segment
-    return AsrWorker(bootstrap, engine.open, screener, DEFAULT_THRESHOLDS, worker_id)
+    return AsrWorker(
+        bootstrap, lambda room_id: engine.open(), screener, DEFAULT_THRESHOLDS, worker_id
+    )
 
 
 async def serve(settings: Settings, bootstrap: str, worker_id: str) -> None:
