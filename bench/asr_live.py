@@ -125,6 +125,8 @@ async def _measure(stack: Stack, worker_pid: int, seconds: float) -> dict[str, A
         for f in flags
     ]
     loops = seconds / (len(packets) * 0.02)
+    print("final delays in order:", [round(d, 2) for d in finals])
+    print("partial delays in order:", [round(d, 2) for d in partials])
     return {
         "live_seconds": seconds,
         "live_abusive_sentences_said": int(loops),

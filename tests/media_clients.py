@@ -69,6 +69,18 @@ def start_asr_worker(stack: Stack, name: str, timeout: float = 90.0) -> subproce
     return process
 
 
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as the supervisor stops it; a worker still busy after 20 s is killed."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 async def launch_speaker(pw: Playwright, wav: Path) -> Browser:
     return await pw.chromium.launch(
         executable_path=CHROMIUM,

@@ -33,7 +33,14 @@ from media.urls import listen_url
 from tests.app_pages import AppPage, app_page, sign_in
 from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.kafka_client import consume_json
-from tests.media_clients import eventually, live_room, speech_packets, start_asr_worker, talking
+from tests.media_clients import (
+    eventually,
+    live_room,
+    speech_packets,
+    start_asr_worker,
+    stop_worker,
+    talking,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +59,7 @@ class TalkingRoom:
 def first_worker(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
     process = start_asr_worker(stack, "asr-a")
     yield process
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=10)
+    stop_worker(process)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -220,5 +225,4 @@ async def killed_and_taken_over(
         await page.click("#stop-btn")
     finally:
         if second is not None:
-            second.terminate()
-            second.wait(timeout=10)
+            stop_worker(second)

@@ -23,6 +23,8 @@ class Engine:
     model_path: Path
     model: Any
     open: Callable[[], Transcriber]
+    warm_up: Callable[[], None] = lambda: None
+    """Run the model once, so the first room's first caption does not pay for lazy setup."""
 
 
 def load_engine(
@@ -37,7 +39,13 @@ def load_engine(
 
         path = whisper_model or whisper.packaged_model()
         model = whisper.load_model(path, threads=threads)
-        return Engine("whisper", path, model, lambda: whisper.WhisperTranscriber(model))
+        return Engine(
+            "whisper",
+            path,
+            model,
+            lambda: whisper.WhisperTranscriber(model),
+            lambda: whisper.warm_up(model),
+        )
     if engine == "vosk":
         from media.asr import vosk
 

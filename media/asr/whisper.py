@@ -72,6 +72,17 @@ def load_model(path: Path | None = None, threads: int = 1) -> Any:
     )
 
 
+def warm_up(model: Any) -> None:
+    """One pass over a second of quiet: CTranslate2 and the VAD set themselves up lazily."""
+    from faster_whisper.vad import get_vad_model
+
+    segments, _ = model.transcribe(
+        np.zeros(SAMPLE_RATE, dtype=np.float32), language="en", word_timestamps=True
+    )
+    list(segments)
+    get_vad_model()
+
+
 class SpeechGate:
     """Silero speech probability per 32 ms window of the stream, computed once as audio comes."""
 
@@ -170,16 +181,22 @@ class WhisperTranscriber:
         out: list[Result] = []
         pcm = np.asarray(pcm, dtype=np.float32).reshape(-1)
         while len(pcm):
-            take = min(len(pcm), self._step - self._since_pass, PAUSE_CHECK)
-            piece, pcm = pcm[:take], pcm[take:]
+            piece, pcm = pcm[:PAUSE_CHECK], pcm[PAUSE_CHECK:]
             self._pending.append(piece)  # joined once per pass, not once per 20 ms frame
             self._gate.feed(piece)
-            self._since_pass += take
-            if self._since_pass >= self._step or self._paused_after_speech():
-                self._since_pass = 0
-                self._join()
-                out.extend(self._pass())
+            self._since_pass += len(piece)
+            if self._paused_after_speech():
+                out.extend(self._pass_now())
+        if self._since_pass >= self._step:
+            # One pass however many steps arrived: a worker that fell behind catches up by
+            # decoding more audio per pass, not by queueing one pass per step it missed.
+            out.extend(self._pass_now())
         return out
+
+    def _pass_now(self) -> list[Result]:
+        self._since_pass = 0
+        self._join()
+        return self._pass()
 
     def _paused_after_speech(self) -> bool:
         """The speaker just stopped: decode now, not at the next step, so the final comes

@@ -80,6 +80,7 @@ IDLE_FINISH_SECONDS = 1.5
 """No audio this long (nobody on stage): finalise what the room's stream holds."""
 FORGET_SECONDS = 60.0
 ACTOR = "stoa-asr"
+STOP_SECONDS = 2.0
 
 
 @dataclass
@@ -178,10 +179,11 @@ class AsrWorker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.consumer.stop(), 3.0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.producer.stop(), 3.0)
+        await asyncio.gather(
+            asyncio.wait_for(self.consumer.stop(), STOP_SECONDS),
+            asyncio.wait_for(self.producer.stop(), STOP_SECONDS),
+            return_exceptions=True,  # leaving the group is a courtesy: the session expires
+        )
         self.engine.shutdown(wait=False, cancel_futures=True)
 
     def partitions_revoked(self, partitions: set[int]) -> None:
@@ -427,6 +429,7 @@ def build_worker(settings: Settings, bootstrap: str, worker_id: str) -> AsrWorke
     from streams.moderation_model import DEFAULT_THRESHOLDS, default_screener
 
     engine = engine_from_settings(settings)
+    engine.warm_up()
     screener = default_screener(settings.data_dir)
     screener.score("warm up")  # load the profanity model now, not on the first segment
     return AsrWorker(
