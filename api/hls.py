@@ -49,7 +49,8 @@ from media.rendition import (
     TooFarAhead,
     key,
 )
-from media.segmenter import CAPTIONS_PLAYLIST, MULTIVARIANT, captions_name
+from media.segmenter import CAPTIONS_PLAYLIST, MULTIVARIANT, PLAYLIST, captions_name
+from media.segmenter import multivariant as multivariant_text
 from media.tokens import TokenRefused
 from media.webvtt import MEDIA_TYPE as CAPTIONS_TYPE
 from projections.admission import admit
@@ -259,11 +260,15 @@ def _playlist_response(text: str, token: str, cache: str) -> Response:
 async def multivariant(room_id: RoomIdPath, request: Request, token: TokenQuery = "") -> Response:
     """The room's HLS with captions: one variant, the audio, with `SUBTITLES="captions"`.
 
-    It appears once the first segment is complete (404 `hls_not_started` before, to be
-    retried) and never changes, so it is cached for an hour.
+    It never changes, so it is cached for an hour. The segmenter stores it with the first
+    complete segment; until then, it is the same text as soon as the audio playlist exists
+    (a listener handed the audio playlist's URL may ask for this one at once).
+    404 `hls_not_started` before that, to be retried.
     """
     _check(request.app, room_id, token)
     data = await _stored(request.app, room_id, MULTIVARIANT)
+    if data is None and await _stored(request.app, room_id, PLAYLIST) is not None:
+        data = multivariant_text().encode()
     if data is None:
         raise _missing(request.app, room_id, "playlist")
     return _playlist_response(data.decode(), token, ENDED_PLAYLIST_CACHE)

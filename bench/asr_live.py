@@ -56,17 +56,6 @@ def speech_packets(folder: Path) -> list[bytes | None]:
     return clients.encode_packets(np.concatenate(pieces).astype(np.float32))
 
 
-def start_worker(stack: Stack, name: str = "asr-bench", timeout: float = 90) -> int:
-    process = stack.start_asr(name)
-    log = stack.data_dir / f"{name}.log"
-    deadline = time.monotonic() + timeout
-    while not (log.exists() and b"transcribing" in log.read_bytes()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the ASR worker did not start: see {log}")
-        time.sleep(0.1)
-    return process.pid
-
-
 async def listen(http: aiohttp.ClientSession, url: str, heard: list[tuple[float, Any]]) -> None:
     async with http.ws_connect(url, max_msg_size=0) as ws:
         async for message in ws:
@@ -145,7 +134,7 @@ async def _measure(stack: Stack, worker_pid: int, seconds: float) -> dict[str, A
 
 def run(quick: bool = False) -> dict[str, Any]:
     with media_stack() as stack:
-        pid = start_worker(stack)
+        pid = stack.start_asr("asr-bench").pid
         return asyncio.run(_measure(stack, pid, 30.0 if quick else 90.0))
 
 

@@ -160,12 +160,21 @@ class Stack:
             "recorder.log",
         )  # fmt: skip
 
-    def start_asr(self, name: str = "asr") -> subprocess.Popen[bytes]:
-        """A speech-to-text worker (``media.asr.worker``) with id ``name``; log ``NAME.log``."""
-        return self._spawn(
+    def start_asr(self, name: str = "asr", timeout: float = 90.0) -> subprocess.Popen[bytes]:
+        """A speech-to-text worker (``media.asr.worker``) with id ``name``, returned once its
+        models are loaded and it consumes (its ready line in ``NAME.log``)."""
+        log = self.data_dir / f"{name}.log"
+        before = log.read_bytes().count(b"transcribing") if log.exists() else 0
+        process = self._spawn(
             ["-m", "media.asr.worker", "--bootstrap", self.broker.bootstrap, "--id", name],
             f"{name}.log",
         )
+        deadline = time.monotonic() + timeout
+        while not (log.exists() and log.read_bytes().count(b"transcribing") > before):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the ASR worker did not start: see {log}")
+            time.sleep(0.1)
+        return process
 
     def stop(self) -> None:
         for process in self.processes:

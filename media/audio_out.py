@@ -19,13 +19,13 @@ counted (captions then skip that audio, which the worker reports as a gap).
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from events.producer import LogProducer
+from media.journal import drain_then_stop
 from schemas.topics import ROOM_AUDIO
 
 log = logging.getLogger("stoa.media")
@@ -128,11 +128,4 @@ class RoomAudioLog:
                 await asyncio.sleep(0.5)
 
     async def stop(self, drain_seconds: float = 1.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + drain_seconds
-        while not self._queue.empty() and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await drain_then_stop(self._queue, self._task, drain_seconds)

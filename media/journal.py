@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from events.producer import LogProducer
 from schemas.base import utcnow
@@ -95,11 +95,18 @@ class MediaEventLog:
 
     async def stop(self, drain_seconds: float = 2.0) -> None:
         """Give queued events a moment to reach the log, then stop."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + drain_seconds
-        while not self._queue.empty() and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await drain_then_stop(self._queue, self._task, drain_seconds)
+
+
+async def drain_then_stop(
+    queue: "asyncio.Queue[Any]", task: "asyncio.Task[None] | None", seconds: float
+) -> None:
+    """Let a sender task empty its queue for up to ``seconds``, then cancel it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not queue.empty() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -5,8 +5,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 
 from infra.localstack import Stack, wait_worker_ready
+from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,18 @@ async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client of the stack's gateway, for one test module."""
     async with aiohttp.ClientSession(base_url=stack.gateway_url) as session:
         yield session
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium for one module's pages (a module may define its own, with flags)."""
+    require_chromium()
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @pytest.fixture(scope="module")

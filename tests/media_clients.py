@@ -24,7 +24,6 @@ import numpy.typing as npt
 from playwright.async_api import Browser, Page, Playwright
 
 from events.producer import LogProducer
-from infra.localstack import Stack
 from media import clients
 from media.listen import OpusRecord
 from media.opus import FRAME_SAMPLES, SAMPLE_RATE
@@ -55,18 +54,6 @@ def speech_wav(path: Path, text: str, voice: str, pitch: int, sox_filter: list[s
         f.setparams(params)
         f.writeframes(frames)
     return path
-
-
-def start_asr_worker(stack: Stack, name: str, timeout: float = 90.0) -> subprocess.Popen[bytes]:
-    """A speech-to-text worker process, returned once its models are loaded and it consumes."""
-    process = stack.start_asr(name)
-    log = stack.data_dir / f"{name}.log"
-    deadline = time.monotonic() + timeout
-    while not (log.exists() and b"transcribing" in log.read_bytes()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the ASR worker did not start: see {log}")
-        time.sleep(0.1)
-    return process
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from infra.localstack import Stack
 from infra.settings import Settings
@@ -31,13 +31,11 @@ from media import clients
 from media.tokens import MediaTokens
 from media.urls import listen_url
 from tests.app_pages import AppPage, app_page, sign_in
-from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.kafka_client import consume_json
 from tests.media_clients import (
     eventually,
     live_room,
     speech_packets,
-    start_asr_worker,
     stop_worker,
     talking,
 )
@@ -57,20 +55,9 @@ class TalkingRoom:
 
 @pytest.fixture(scope="module")
 def first_worker(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
-    process = start_asr_worker(stack, "asr-a")
+    process = stack.start_asr("asr-a")
     yield process
     stop_worker(process)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -103,7 +90,10 @@ async def listening(http: aiohttp.ClientSession, base: str, room_id: str, user: 
 
 
 async def test_listeners_get_partial_then_final_captions_directly_and_through_a_relay(
-    stack: Stack, http: aiohttp.ClientSession, room: TalkingRoom
+    stack: Stack,
+    http: aiohttp.ClientSession,
+    room: TalkingRoom,
+    segmenter: subprocess.Popen[bytes],
 ) -> None:
     relay = await asyncio.to_thread(stack.start_relay)
     direct, direct_task = await listening(http, stack.gateway_url, room.room_id, "cap-direct")
@@ -135,10 +125,48 @@ async def test_listeners_get_partial_then_final_captions_directly_and_through_a_
         segments = [e for e in logged if e.get("room_id") == room.room_id]
         assert segments and all(s["type"] == "TranscriptSegment" for s in segments)
         assert {s["data"]["speaker_id"] for s in segments} == {"cap-host"}
+        await hls_captions_match(http, room, segments)
     finally:
         direct_task.cancel()
         relayed_task.cancel()
         relay.process.terminate()
+
+
+async def hls_captions_match(
+    http: aiohttp.ClientSession, room: TalkingRoom, segments: list[dict[str, Any]]
+) -> None:
+    """HLS listeners get the same finals as a WebVTT rendition, cues on the audio's clock."""
+    token = TOKENS.issue("cap-hls", room.room_id, "listener")
+    base = f"/v1/rooms/{room.room_id}/hls"
+    cues: list[str] = []
+
+    async def vtt_cues() -> bool:
+        async with http.get(f"{base}/captions.m3u8", params={"token": token}) as response:
+            if response.status != 200:
+                return False
+            playlist = await response.text()
+        cues.clear()
+        for line in playlist.splitlines():
+            if line.endswith(".vtt") or ".vtt?" in line:
+                async with http.get(line if "://" in line else f"{base}/{line}") as segment:
+                    cues.append(await segment.text())
+        return any(s["data"]["segment_id"] in "".join(cues) for s in segments)
+
+    deadline = time.monotonic() + 30
+    while not await vtt_cues() and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    text = "".join(cues)
+    assert text.startswith("WEBVTT") and "X-TIMESTAMP-MAP" in text, text[:300]
+    said = next(s["data"] for s in segments if s["data"]["segment_id"] in text)
+    block = text[text.index(said["segment_id"]) :].split("\n\n")[0]
+    timing = block.splitlines()[1]
+    start = timing.split(" --> ")[0]
+    hours, minutes, seconds = start.split(":")
+    at = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    assert abs(at - said["start_seconds"]) < 0.01, (block, said)
+    assert "<v cap-host>" in block, block
+    async with http.get(f"{base}/multivariant.m3u8", params={"token": token}) as response:
+        assert "TYPE=SUBTITLES" in await response.text()
 
 
 async def test_a_killed_worker_shows_captions_unavailable_and_a_second_takes_the_room_over(
@@ -201,7 +229,7 @@ async def killed_and_taken_over(
         unavailable = json.loads(listener.texts[unavailable_at])
         assert unavailable["reason"], unavailable
         await expect(status).to_have_text("Captions unavailable", timeout=10_000)
-        second = await asyncio.to_thread(start_asr_worker, stack, "asr-b")
+        second = await asyncio.to_thread(stack.start_asr, "asr-b")
 
         def captions_again() -> bool:
             back = status_after(unavailable_at + 1, "live")

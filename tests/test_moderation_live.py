@@ -39,7 +39,6 @@ from tests.media_clients import (
     media_page,
     page_publish,
     speech_wav,
-    start_asr_worker,
     stop_worker,
 )
 
@@ -52,7 +51,7 @@ FLAG_WITHIN_SECONDS = 5.0
 
 @pytest.fixture(scope="module")
 def worker(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
-    process = start_asr_worker(stack, "asr-mod")
+    process = stack.start_asr("asr-mod")
     yield process
     stop_worker(process)
 

@@ -9,13 +9,11 @@ mute would.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from events.producer import LogProducer
 from infra.localstack import Stack
@@ -23,7 +21,6 @@ from schemas.base import utcnow
 from schemas.events import SegmentFlagged, SegmentFlaggedData
 from schemas.topics import MODERATION
 from tests.app_pages import app_page
-from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.media_clients import act, dev_token, live_room
 
 pytestmark = pytest.mark.slow
@@ -60,17 +57,6 @@ async def resolve(
         headers={"Authorization": f"Bearer {token}"},
     ) as r:
         return r.status, await r.json()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def test_a_flag_and_a_report_are_resolved_from_the_queue(

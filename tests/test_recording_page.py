@@ -15,20 +15,18 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from infra.localstack import Stack
 from schemas.recording import recording_id_for
 from tests.app_pages import PHONE, app_page, sign_in
-from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.conftest import RecorderProcess
 from tests.media_clients import live_room, speech_packets, talking
 
@@ -41,17 +39,6 @@ CHAPTER_AT = 5.0
 SEEK_TOLERANCE = 0.5
 NOT_PUBLISHED = r"Failed to load resource: the server responded with a status of 403"
 GONE = r"Failed to load resource: the server responded with a status of 404"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def post(http: aiohttp.ClientSession, token: str, path: str, body: Any = None) -> Any:

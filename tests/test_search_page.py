@@ -11,15 +11,14 @@ seeks there and plays; ticking two lines makes a clip of exactly their span.
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from events.producer import LogProducer
 from infra.localstack import Stack
@@ -27,7 +26,6 @@ from schemas import events as e
 from schemas.recording import recording_id_for
 from schemas.topics import TRANSCRIPTS
 from tests.app_pages import PHONE, app_page, sign_in
-from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.conftest import RecorderProcess
 from tests.media_clients import act, live_room, speech_packets, talking
 
@@ -54,17 +52,6 @@ def archiver(stack: Stack) -> Iterator[None]:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=15)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def transcribed_recording(stack: Stack, folder: Any) -> tuple[str, str]:

@@ -10,36 +10,22 @@ resource: 409" lines excepted, where a test provokes one).
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Route, async_playwright, expect
+from playwright.async_api import Browser, Route, expect
 
 from infra.localstack import Stack
 from tests.app_pages import PHONE, AppPage, app_page, sign_in
-from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
 from tests.media_clients import act, dev_token, live_room
 
 pytestmark = pytest.mark.slow
 
 REFUSED = r"Failed to load resource: the server responded with a status of 409"
 REMOVED = r"Failed to load resource: the server responded with a status of 403"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 def test_the_home_page_and_the_room_page_are_served(stack: Stack) -> None:

@@ -40,8 +40,7 @@ from events.admin import ensure_topics
 from events.deadletter import TOPIC as DEAD_LETTER_TOPIC
 from events.deadletter import RawRecord, dead_letter
 from events.producer import LogProducer
-from infra.node_args import until_stopped
-from infra.orphans import watch_supervisor
+from infra.node_args import start_node, until_stopped
 from infra.settings import Settings
 from media.asr.room_stream import Final, RoomStream
 from media.asr.transcriber import Transcriber
@@ -449,18 +448,12 @@ async def serve(settings: Settings, bootstrap: str, worker_id: str) -> None:
 
 
 def main() -> None:
-    watch_supervisor()
     parser = argparse.ArgumentParser(description="Run a Stoa speech-to-text worker")
     parser.add_argument("--bootstrap", help="Kafka bootstrap (defaults to STOA_KAFKA_BOOTSTRAP)")
     parser.add_argument("--id", help="worker id (default: a fresh one)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings()
-    bootstrap = args.bootstrap or settings.kafka_bootstrap
-    if not bootstrap:
-        parser.error("no broker: pass --bootstrap or set STOA_KAFKA_BOOTSTRAP")
-    worker_id = args.id or f"asr-{uuid.uuid4().hex[:8]}"
-    asyncio.run(serve(settings, bootstrap, worker_id))
+    start = start_node(parser)
+    worker_id = start.args.id or f"asr-{uuid.uuid4().hex[:8]}"
+    asyncio.run(serve(start.settings, start.bootstrap, worker_id))
 
 
 if __name__ == "__main__":
