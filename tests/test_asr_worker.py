@@ -83,7 +83,10 @@ async def test_an_engine_crash_or_bad_audio_in_one_room_never_stops_the_others(
             return Exploding()
         return engine.open()
 
-    worker = AsrWorker(stack.broker.bootstrap, open_transcriber, None, {}, f"asr-test-{run}")
+    # a group of its own: the stack's worker processes in other modules never wait for it
+    worker = AsrWorker(
+        stack.broker.bootstrap, open_transcriber, None, {}, f"asr-test-{run}", f"asr-test-{run}"
+    )
     await worker.start()
     try:
         wav = speech_wav(tmp_path / "s.wav", TEXT, "en", 50, [])

@@ -106,9 +106,9 @@ class RoomStream:
         if skipped == 0 or self.next_seq is None:
             return 0.0
         kept = held[skipped:]
-        start_seq = self.next_seq - -(-len(kept) // FRAME_16K)
-        self.restart(start_seq)
-        self.next_seq = start_seq + -(-len(kept) // FRAME_16K)
+        next_seq = self.next_seq
+        self.restart(next_seq - -(-len(kept) // FRAME_16K))  # where what is kept begins
+        self.next_seq = next_seq
         self._held = [kept]
         return skipped / SAMPLE_RATE
 

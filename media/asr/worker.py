@@ -45,7 +45,7 @@ from infra.settings import Settings
 from media.asr.room_stream import Final, RoomStream
 from media.asr.transcriber import Transcriber
 from media.audio_out import parse_talking
-from media.listen import FramingError, decode_message
+from media.listen import FramingError, OpusRecord, decode_message
 from projections.screening import Screener, Thresholds
 from schemas.base import utcnow
 from schemas.captions import Caption, CaptionsHealth, CaptionsStatus
@@ -88,7 +88,9 @@ class Room:
 
     stream: RoomStream
     partition: int
-    inbox: list[tuple[bytes, list[tuple[int, list[str]]], float]] = field(default_factory=list)
+    inbox: list[tuple[list[OpusRecord], list[tuple[int, list[str]]], float]] = field(
+        default_factory=list
+    )
     """(records, talking, age on arrival in seconds) not yet taken."""
     ended: bool = False
     heard_at: float = field(default_factory=time.monotonic)
@@ -134,6 +136,7 @@ class AsrWorker:
         screener: Screener | None,
         thresholds: Thresholds,
         worker_id: str,
+        group: str = GROUP,
     ) -> None:
         self.bootstrap = bootstrap
         self.open_transcriber = open_transcriber
@@ -145,7 +148,7 @@ class AsrWorker:
         self.producer = LogProducer(bootstrap, f"stoa-asr-{worker_id}")
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
-            group_id=GROUP,
+            group_id=group,
             client_id=worker_id,
             enable_auto_commit=True,
             auto_commit_interval_ms=1000,
@@ -226,14 +229,14 @@ class AsrWorker:
             room.skipped_at = time.monotonic()
             room.reason = f"skipping audio {age:.0f} s old to catch up"
             return
-        room.inbox.append((record.value or b"", parse_talking(headers.get("talking")), age))
+        try:
+            records = decode_message(record.value or b"")
+        except FramingError as exc:
+            await self._dead_letter(record, str(exc))
+            return
+        room.inbox.append((records, parse_talking(headers.get("talking")), age))
         room.heard_at = time.monotonic()
         room.ended = False
-        try:
-            decode_message(record.value or b"")
-        except FramingError as exc:
-            room.inbox.pop()
-            await self._dead_letter(record, str(exc))
 
     async def _dead_letter(self, record: Any, error: str) -> None:
         self.dead_letters += 1
@@ -270,8 +273,7 @@ class AsrWorker:
         stream = room.stream
         finals: list[Final] = []
         inbox, room.inbox = room.inbox, []
-        for value, talking, age in inbox:
-            records = decode_message(value)
+        for records, talking, age in inbox:
             hole = stream.take(records, talking)
             if hole is not None:  # a long hole: end the stream there, start another
                 finals += await self._engine(room, stream.finish, [])
