@@ -60,7 +60,7 @@ lint: install
 	$(BIN)/mypy
 
 test: debs-test install lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15
 
 bench: debs-test install
 	for name in commands presence archive mixer media-latency whep ingest hls recorder app; do \

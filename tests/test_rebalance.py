@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 ROOMS = 50
 COMMANDS_PER_ROOM = 40
 PACE = 0.3  # seconds between one room's commands: keeps traffic flowing through the rebalance
+STALLED = 200  # seconds; alone it takes about 40 s on two cores
 
 
 @pytest.fixture
@@ -35,6 +36,8 @@ def lone_stack(tmp_path: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        for log in sorted(tmp_path.glob("worker-*.log")):  # shown only when the test failed
+            print(f"--- {log.name} (last 40 lines)", *log.read_text().splitlines()[-40:], sep="\n")
 
 
 async def drive_room(client: httpx.AsyncClient, room_id: str, issued: list[str]) -> list[int]:
@@ -73,7 +76,8 @@ def test_commands_survive_a_second_worker_joining(lone_stack: Stack) -> None:
             drivers = asyncio.gather(*(drive_room(client, r, issued[r]) for r in room_ids))
             await asyncio.sleep(1.0)
             lone_stack.start_worker("worker-2")  # joins while commands are in flight
-            statuses = await drivers
+            async with asyncio.timeout(STALLED):
+                statuses = await drivers
             return room_ids, issued, statuses
 
     started = time.monotonic()
