@@ -355,7 +355,8 @@ async def test_a_listener_keeps_playing_when_its_relay_is_killed(
             assert urlsplit(failover["to"]).netloc != urlsplit(on).netloc
             played = after["framesPlayed"] - before["framesPlayed"]
             elapsed = time.monotonic() - killed_at
-            assert played >= 50 * (elapsed - 1.0), f"{played} frames in {elapsed:.1f} s"
+            # playing again, not at real-time rate: that depends on load (`stoa bench app`)
+            assert played >= 25 * (elapsed - 1.0), f"{played} frames in {elapsed:.1f} s"
             assert after["soundMs"] - sound_then >= 500, "silent after the failover"
             assert after["status"] == "playing", after["log"]
             await listener.shot("room-listener-after-relay-loss")

@@ -216,7 +216,9 @@ async def test_page_plays_a_talking_room_over_the_websocket_until_it_ends(
         assert after["path"] == "websocket" and after["status"] == "playing", after["log"]
         assert path_of(after["url"]) == path_of(stack.gateway_url)
         played = after["framesPlayed"] - before["framesPlayed"]
-        assert played >= 0.9 * 3.0 * 50, f"{played} frames played in 3 s"
+        # playback kept going (a stall plays next to nothing); its real-time rate
+        # depends on the machine's load and is measured by `stoa bench app`, not here
+        assert played >= 0.5 * 3.0 * 50, f"{played} frames played in 3 s"
         assert len(after["ranges"]) == 1, f"seqs not contiguous: {after['ranges']}"
         assert after["gaps"] == [] and after["reconnects"] == 0
         assert after["energyMax"] > 0.01, f"nothing audible: peak RMS {after['energyMax']}"
