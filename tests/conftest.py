@@ -5,10 +5,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from infra.localstack import Stack, wait_worker_ready
-from tests.browser import CHROMIUM, HEADLESS_ARGS, require_chromium
+from tests.browser import HEADLESS_ARGS, launched_chromium
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +35,8 @@ async def http(stack: Stack) -> AsyncIterator[aiohttp.ClientSession]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium for one module's pages (a module may define its own, with flags)."""
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched_chromium(HEADLESS_ARGS) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from infra.localstack import Relay, Stack
 from media import clients
 from media.listen import OpusRecord, encode_records
 from tests.app_pages import keep_local
-from tests.browser import CHROMIUM, MEDIA_ARGS, require_chromium
+from tests.browser import MEDIA_ARGS, launched_chromium
 from tests.media_clients import Joined, act, join, live_room, speech_packets, talking
 
 pytestmark = pytest.mark.slow
@@ -53,13 +53,8 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> list[bytes | None]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched_chromium(MEDIA_ARGS) as launched:
+        yield launched
 
 
 @dataclass
