@@ -149,6 +149,16 @@ class ChildWatch(threading.Thread):
         stop_process(self.process, grace)
 
 
+def stop_together(watches: list[tuple[ChildWatch, float]]) -> None:
+    """Stop independent children at once, each with its own grace: the stop then takes
+    the slowest one's time, not the sum (under load the sum passed five seconds)."""
+    threads = [threading.Thread(target=watch.stop, args=(grace,)) for watch, grace in watches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def restore_if_empty(settings: Settings, bootstrap: str) -> int:
     """Give an empty broker its log back from the archive, before anything reads the log."""
     client = connect(settings.clickhouse_url, chdb_dir(settings))
@@ -236,21 +246,25 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
     watch.start()
     stack.callback(watch.stop, grace=3.0)
     console.print(f"[green]stream worker[/] pid {watch.process.pid}")
+    # the media side (segmenter, recorder, speech-to-text, relays) stops together, right
+    # after the gateway it follows and before the worker and archiver
+    media: list[tuple[ChildWatch, float]] = []
+    stack.callback(stop_together, media)
     segmenter = ChildWatch(
         "hls segmenter", lambda: start_segmenter(settings, bootstrap, logs / "segmenter.log")
     )
     segmenter.start()
-    stack.callback(segmenter.stop, grace=2.0)  # stopped right after the gateway it follows
+    media.append((segmenter, 2.0))
     console.print(f"[green]hls segmenter[/] pid {segmenter.process.pid} → {settings.object_store}")
     recorder = ChildWatch(
         "recorder", lambda: start_recorder(settings, bootstrap, logs / "recorder.log")
     )
     recorder.start()
-    stack.callback(recorder.stop, grace=3.0)  # writes the chunks it holds before it exits
+    media.append((recorder, 3.0))  # writes the chunks it holds before it exits
     console.print(f"[green]recorder[/] pid {recorder.process.pid} → {settings.object_store}")
     asr = ChildWatch("asr worker", lambda: start_asr(settings, bootstrap, logs / "asr.log"))
     asr.start()
-    stack.callback(asr.stop, grace=2.0)
+    media.append((asr, 2.0))
     console.print(f"[green]asr worker[/] pid {asr.process.pid} ({settings.asr_engine})")
     for n in range(1, settings.relays + 1):
         relay = ChildWatch(
@@ -260,7 +274,7 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
             ),
         )
         relay.start()
-        stack.callback(relay.stop, grace=2.0)
+        media.append((relay, 2.0))
         console.print(f"[green]relay {n}[/] pid {relay.process.pid}")
     server = uvicorn.Server(
         uvicorn.Config(
