@@ -268,27 +268,24 @@ async def _recording_command(
     request: Request, m: RecordingManifest, user: User, kind: type[c.Command]
 ) -> RecordingView:
     await run_command(request, kind(**command_fields(m.room_id, user)))
-    return RecordingView.of(await _fresh(request, m, kind), _base(request))
+    return RecordingView.of(await _fresh(request, m, AFTER[kind]), _base(request))
+
+
+AFTER: dict[type[c.Command], Callable[[RecordingManifest], bool]] = {
+    c.PublishRecording: lambda x: x.published,
+    c.UnpublishRecording: lambda x: not x.published,
+    c.DeleteRecording: lambda x: x.deleted,
+}
+FRESH_SECONDS = 5.0
 
 
 async def _fresh(
-    request: Request, m: RecordingManifest, kind: type[c.Command]
+    request: Request, m: RecordingManifest, done: Callable[[RecordingManifest], bool]
 ) -> RecordingManifest:
     """The manifest once the command's event reached this gateway (a few ms), or as it was:
     the caller's next read then agrees with what it was just told."""
-    wanted: dict[type[c.Command], Callable[[RecordingManifest], bool]] = {
-        c.PublishRecording: lambda x: x.published,
-        c.UnpublishRecording: lambda x: not x.published,
-        c.DeleteRecording: lambda x: x.deleted,
-    }
-    want = wanted.get(kind, lambda x: True)
-    manifests = _manifests(request)
-    for _ in range(100):
-        current = manifests.recording(m.recording_id) or m
-        if want(current):
-            return current
-        await asyncio.sleep(0.02)
-    return m
+    fresh = await _manifests(request).until(m.recording_id, done, FRESH_SECONDS)
+    return fresh or m
 
 
 @router.post(
@@ -324,7 +321,7 @@ async def delete(recording_id: RecordingIdPath, request: Request, user: CurrentU
         )
     await run_command(request, c.DeleteRecording(**command_fields(m.room_id, user)))
     await delete_recording(_store(request), m.recording_id)
-    await _fresh(request, m, c.DeleteRecording)  # this gateway answers 404 from now on
+    await _fresh(request, m, AFTER[c.DeleteRecording])  # this gateway answers 404 from now on
     return Response(status_code=204)
 
 
@@ -371,6 +368,7 @@ async def create_clip(
     except Problem:
         await store.delete([key])
         raise
+    await _fresh(request, m, lambda x: any(clip.clip_id == clip_id for clip in x.clips))
     url = f"{_base(request)}/v1/recordings/{m.recording_id}/clips/{clip_id}/audio"
     return ClipView(
         clip_id=clip_id,

@@ -159,7 +159,8 @@ def watch(opened: AppPage, page: Page) -> None:
 
     def console(message: Any) -> None:
         if message.type == "error":
-            opened.problems.append(f"{page.url}: console: {message.text}")
+            where = message.location.get("url") or "?"  # a failed load names its resource
+            opened.problems.append(f"{page.url}: console: {message.text} ({where})")
 
     page.on("console", console)
     page.on("pageerror", lambda e: opened.problems.append(f"{page.url}: uncaught: {e}"))

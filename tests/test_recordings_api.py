@@ -212,13 +212,16 @@ async def test_a_clip_is_its_own_file(
     async with http.post(f"/v1/recordings/{rid}/clips", json=body, headers=auth) as r:
         assert r.status == 201, await r.text()
         clip = await r.json()
+    # read-your-writes: the page plays a clip the moment it is told about it
+    async with http.get(clip["url"], headers={**auth, "Range": "bytes=0-3"}) as r:
+        assert r.status == 206 and await r.read() == b"OggS"
+    view = await act(http, token, "GET", f"/v1/recordings/{rid}")
+    assert [c["clip_id"] for c in view["clips"]] == [clip["clip_id"]]
     for bad in ({"start": 5, "end": 5}, {"start": 1e4, "end": 1e4 + 1}):
         async with http.post(f"/v1/recordings/{rid}/clips", json=bad, headers=auth) as r:
             assert r.status == 422, bad
     info = probe(f"{clip['url']}?token={token}")
     assert abs(float(info["format"]["duration"]) - 3.0) < 0.1, info["format"]
-    view = await act(http, token, "GET", f"/v1/recordings/{rid}")
-    assert [c["clip_id"] for c in view["clips"]] == [clip["clip_id"]]
 
 
 def test_the_manifest_rebuilt_from_the_logs_equals_the_agents(
