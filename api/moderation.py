@@ -6,7 +6,6 @@ decider (so its rules and refusals apply), then records ``FlagResolved`` on
 ``stoa.moderation``; ``dismiss`` records only that.
 """
 
-import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
@@ -148,9 +147,10 @@ async def resolve(
     )
     producer: LogProducer = request.app.state.producer
     await producer.send(MODERATION.name, item.room_id, resolved)
-    for _ in range(100):  # this gateway's next read agrees with what it answers
-        seen = _queues(request).item(item_id)
-        if seen is not None and seen.resolution is not None:
-            return QueueItemView.of(seen)
-        await asyncio.sleep(0.02)
-    return QueueItemView.of(item)
+    queues = _queues(request)
+
+    def current() -> QueueItem:
+        return queues.item(item_id) or item
+
+    await queues.until(lambda: current().resolution is not None)
+    return QueueItemView.of(current())

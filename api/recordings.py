@@ -276,16 +276,20 @@ AFTER: dict[type[c.Command], Callable[[RecordingManifest], bool]] = {
     c.UnpublishRecording: lambda x: not x.published,
     c.DeleteRecording: lambda x: x.deleted,
 }
-FRESH_SECONDS = 5.0
 
 
 async def _fresh(
     request: Request, m: RecordingManifest, done: Callable[[RecordingManifest], bool]
 ) -> RecordingManifest:
-    """The manifest once the command's event reached this gateway (a few ms), or as it was:
-    the caller's next read then agrees with what it was just told."""
-    fresh = await _manifests(request).until(m.recording_id, done, FRESH_SECONDS)
-    return fresh or m
+    """The manifest once the command's event reached this gateway (a few ms), or as it was
+    after a while: the caller's next read then agrees with what it was just told."""
+    manifests = _manifests(request)
+
+    def current() -> RecordingManifest:
+        return manifests.recording(m.recording_id) or m
+
+    await manifests.until(lambda: done(current()))
+    return current()
 
 
 @router.post(

@@ -1,9 +1,7 @@
 """Recording manifests as the gateway reads them: ``stoa.recording-manifests``, by room,
 by recording id and by host."""
 
-import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from events.deadletter import RawRecord
@@ -18,7 +16,6 @@ class ManifestReadModel(TopicView):
         self.by_room: dict[str, RecordingManifest] = {}
         self.by_recording: dict[uuid.UUID, str] = {}
         self.by_host: dict[str, set[str]] = {}
-        self._news = asyncio.Event()
         super().__init__(
             bootstrap, producer, [RECORDING_MANIFESTS.name], "stoa.gateway.manifests",
             fetch_wait_ms,
@@ -29,31 +26,10 @@ class ManifestReadModel(TopicView):
         self.by_room[manifest.room_id] = manifest
         self.by_recording[manifest.recording_id] = manifest.room_id
         self.by_host.setdefault(manifest.host_id, set()).add(manifest.room_id)
-        news, self._news = self._news, asyncio.Event()
-        news.set()
 
     def recording(self, recording_id: uuid.UUID) -> RecordingManifest | None:
         room_id = self.by_recording.get(recording_id)
         return self.by_room.get(room_id) if room_id is not None else None
-
-    async def until(
-        self, recording_id: uuid.UUID, check: Callable[[RecordingManifest], bool], timeout: float
-    ) -> RecordingManifest | None:
-        """The manifest once ``check`` holds for it, or None after ``timeout`` seconds.
-
-        A write reaches this view two hops after the decider accepted it (the room's event,
-        then the worker's new manifest), so a route that must answer with what it just did
-        waits here rather than telling the caller about a clip it would then 404."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            current = self.recording(recording_id)
-            if current is not None and check(current):
-                return current
-            try:
-                await asyncio.wait_for(self._news.wait(), deadline - loop.time())
-            except TimeoutError:
-                return None
 
     def of_host(self, host_id: str) -> list[RecordingManifest]:
         """The host's recordings, newest room first."""

@@ -1,11 +1,16 @@
 """A view of compacted topics kept in memory by following them from the start: the shape
 every read model of the gateway and the media nodes shares."""
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from events.deadletter import RawRecord
 from events.follower import TopicFollower
 from events.producer import LogProducer
+
+WRITE_SEEN_SECONDS = 5.0
+"""How long a route waits for its own write to come back through the log to this view."""
 
 
 class TopicView(ABC):
@@ -19,10 +24,11 @@ class TopicView(ABC):
         group: str,
         fetch_wait_ms: int = 10,
     ) -> None:
+        self._news = asyncio.Event()
         self._follower = TopicFollower(
             bootstrap,
             topics,
-            self._on_record,
+            self._take,
             producer,
             group,
             start="beginning",
@@ -41,6 +47,26 @@ class TopicView(ABC):
 
     async def wait_caught_up(self) -> None:
         await self._follower.caught_up.wait()
+
+    async def until(self, holds: Callable[[], bool], timeout: float = WRITE_SEEN_SECONDS) -> bool:
+        """Whether ``holds()`` became true within ``timeout`` seconds, checked on each record.
+
+        A route's write reaches a view after the log's hops (the room's event, then maybe a
+        worker's projection), so a route that must answer with what it just did waits here:
+        the caller's next read then agrees with the answer (a new clip plays, not a 404)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not holds():
+            try:
+                await asyncio.wait_for(self._news.wait(), deadline - loop.time())
+            except TimeoutError:
+                return False
+        return True
+
+    def _take(self, record: RawRecord) -> None:
+        self._on_record(record)
+        news, self._news = self._news, asyncio.Event()
+        news.set()
 
     @abstractmethod
     def _on_record(self, record: RawRecord) -> None:

@@ -240,16 +240,18 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
     console.print(
         f"[green]archiver[/] pid {archiver.process.pid} → {settings.clickhouse_url or 'chDB'}"
     )
+    # the stream worker and the media side (segmenter, recorder, speech-to-text, relays)
+    # stop together right after the gateway, the archiver after them all so that it keeps
+    # what they wrote on the way out; what the worker has not folded by then, it folds on
+    # its next start (the log is the truth)
+    media: list[tuple[ChildWatch, float]] = []
+    stack.callback(stop_together, media)
     watch = ChildWatch(
         "stream worker", lambda: start_worker(settings, bootstrap, logs / "worker.log")
     )
     watch.start()
-    stack.callback(watch.stop, grace=3.0)
+    media.append((watch, 3.0))
     console.print(f"[green]stream worker[/] pid {watch.process.pid}")
-    # the media side (segmenter, recorder, speech-to-text, relays) stops together, right
-    # after the gateway it follows and before the worker and archiver
-    media: list[tuple[ChildWatch, float]] = []
-    stack.callback(stop_together, media)
     segmenter = ChildWatch(
         "hls segmenter", lambda: start_segmenter(settings, bootstrap, logs / "segmenter.log")
     )
