@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -196,6 +197,17 @@ def restore_if_empty(settings: Settings, bootstrap: str) -> int:
         client.close()
 
 
+class Gateway(uvicorn.Server):
+    """The HTTP server, saying "Stoa is up" once it answers: after its read models caught
+    up with the log and its port is bound, so the printed address works when it appears."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            url = f"http://{self.config.host}:{self.config.port}"
+            console.print(f"[bold green]Stoa is up:[/] {url}  (API docs {url}/docs; Ctrl-C stops)")
+
+
 def up(settings: Settings) -> None:
     # SIGTERM (systemd, docker stop, a parent's kill) stops the stack like Ctrl-C: uvicorn
     # re-raises the signal it caught, and with the default action the process would die
@@ -278,7 +290,7 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
         relay.start()
         media.append((relay, 2.0))
         console.print(f"[green]relay {n}[/] pid {relay.process.pid}")
-    server = uvicorn.Server(
+    server = Gateway(
         uvicorn.Config(
             create_app(settings, bootstrap),
             host=settings.host,
@@ -289,6 +301,4 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
-    url = f"http://{settings.host}:{settings.port}"
-    console.print(f"[bold green]Stoa is up:[/] {url}  (API docs {url}/docs; Ctrl-C stops)")
     server.run()  # until Ctrl-C or SIGTERM, which uvicorn re-raises as KeyboardInterrupt

@@ -40,11 +40,25 @@ def ctrl_c(process: subprocess.Popen[str]) -> None:
     os.killpg(process.pid, signal.SIGINT)
 
 
+def read_until(process: subprocess.Popen[str], line: str, timeout: float) -> list[str]:
+    """``process``'s output lines up to the first containing ``line``."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while not lines or line not in lines[-1]:
+        assert time.monotonic() < deadline, f"never printed {line!r}: {lines}"
+        lines.append(process.stdout.readline())
+        assert lines[-1] or process.poll() is None, f"exited before {line!r}: {lines}"
+    return lines
+
+
 def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> None:
     process, base = start_stoa_up(tmp_path)
     port = base.rsplit(":", 1)[1]
     try:
-        wait_http(f"{base}/healthz", timeout=60)
+        printed = read_until(process, "Stoa is up", timeout=90)
+        assert f"Stoa is up: http://127.0.0.1:{port}" in printed[-1]
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # already answering
         wait_worker_ready(base)
         bootstrap = (tmp_path / "data" / "run" / "bootstrap").read_text()
         broker_port = int(bootstrap.rsplit(":", 1)[1])
@@ -74,7 +88,6 @@ def test_stoa_up_serves_rooms_and_stops_within_five_seconds(tmp_path: Path) -> N
         stopped_in = time.monotonic() - started
     assert process.returncode == 0, output
     assert stopped_in < 5, f"took {stopped_in:.1f}s to stop"
-    assert f"Stoa is up: http://127.0.0.1:{port}" in output
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/healthz", timeout=1)
     with pytest.raises(OSError):
