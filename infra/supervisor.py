@@ -256,29 +256,29 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
     # stop together right after the gateway, the archiver after them all so that it keeps
     # what they wrote on the way out; what the worker has not folded by then, it folds on
     # its next start (the log is the truth)
-    media: list[tuple[ChildWatch, float]] = []
-    stack.callback(stop_together, media)
+    together: list[tuple[ChildWatch, float]] = []
+    stack.callback(stop_together, together)
     watch = ChildWatch(
         "stream worker", lambda: start_worker(settings, bootstrap, logs / "worker.log")
     )
     watch.start()
-    media.append((watch, 3.0))
+    together.append((watch, 3.0))
     console.print(f"[green]stream worker[/] pid {watch.process.pid}")
     segmenter = ChildWatch(
         "hls segmenter", lambda: start_segmenter(settings, bootstrap, logs / "segmenter.log")
     )
     segmenter.start()
-    media.append((segmenter, 2.0))
+    together.append((segmenter, 2.0))
     console.print(f"[green]hls segmenter[/] pid {segmenter.process.pid} → {settings.object_store}")
     recorder = ChildWatch(
         "recorder", lambda: start_recorder(settings, bootstrap, logs / "recorder.log")
     )
     recorder.start()
-    media.append((recorder, 3.0))  # writes the chunks it holds before it exits
+    together.append((recorder, 3.0))  # writes the chunks it holds before it exits
     console.print(f"[green]recorder[/] pid {recorder.process.pid} → {settings.object_store}")
     asr = ChildWatch("asr worker", lambda: start_asr(settings, bootstrap, logs / "asr.log"))
     asr.start()
-    media.append((asr, 2.0))
+    together.append((asr, 2.0))
     console.print(f"[green]asr worker[/] pid {asr.process.pid} ({settings.asr_engine})")
     for n in range(1, settings.relays + 1):
         relay = ChildWatch(
@@ -288,7 +288,7 @@ def run_stack(settings: Settings, stack: contextlib.ExitStack) -> None:
             ),
         )
         relay.start()
-        media.append((relay, 2.0))
+        together.append((relay, 2.0))
         console.print(f"[green]relay {n}[/] pid {relay.process.pid}")
     server = Gateway(
         uvicorn.Config(
